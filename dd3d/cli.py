@@ -1,0 +1,170 @@
+"""The ``dd3d`` command line: thin wrappers that parse flags, call the library and print.
+
+Bad input (config, data, flags, run folders) ends with one line ``dd3d: error: ...`` and exit
+status 2; ``--debug`` shows the full traceback instead. Ctrl-C exits with status 130 after the
+command has saved what it can resume from.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from dd3d.config import Config, dump_config, load_config
+from dd3d.errors import DD3DError
+
+RUN_CONFIG = "config.yaml"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--config", type=Path, required=required, metavar="FILE",
+                        help="YAML config file (see configs/)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set data.resolution=256 (repeatable)")
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    """Print the dataset summary (class table, counts, points, parts)."""
+    from dd3d.data import load_dataset
+
+    cfg = load_config(args.config, args.overrides)
+    splits = load_dataset(cfg)
+    summary = {
+        "dataset": cfg.data.name,
+        "root": cfg.data.root,
+        "task": cfg.task,
+        "num_classes": splits.train.num_classes,
+        "class_names": splits.train.class_names,
+        "train": len(splits.train),
+        "test": len(splits.test),
+        "train_per_class": splits.train.counts(),
+        "test_per_class": splits.test.counts(),
+        "points": int(splits.train.points.shape[1]),
+    }
+    if splits.train.is_segmentation:
+        import numpy as np
+
+        present = np.union1d(np.unique(splits.train.parts), np.unique(splits.test.parts))
+        summary["parts"] = present.tolist()
+        summary["category_parts"] = {splits.train.class_names[c]: ids
+                                     for c, ids in sorted(splits.train.category_parts.items())}
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"{cfg.data.name}: {summary['num_classes']} classes, {summary['train']} train / "
+          f"{summary['test']} test clouds, {summary['points']} points per cloud "
+          f"({cfg.data.setting}, canonical={cfg.data.canonical})")
+    width = max(len(n) for n in summary["class_names"])
+    for i, name in enumerate(summary["class_names"]):
+        line = f"  {i:3d} {name:<{width}}  train {summary['train_per_class'][i]:6d}  test {summary['test_per_class'][i]:6d}"
+        if "category_parts" in summary:
+            line += f"  parts {summary['category_parts'][name]}"
+        print(line)
+    return 0
+
+
+def _prepare_out(out: Path, cfg: Config) -> None:
+    from dd3d.io import write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / RUN_CONFIG, dump_config(cfg))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train the configured backbone on the full training split and test it."""
+    from dd3d.data import load_dataset
+    from dd3d.device import describe, resolve_device
+    from dd3d.io import load_checkpoint, write_json
+    from dd3d.train import Task, fit, new_run
+
+    if args.resume is not None:
+        out = args.resume
+        cfg = load_config(out / RUN_CONFIG, args.overrides)
+    elif args.config is None or args.out is None:
+        raise DD3DError("dd3d train: needs --config FILE and --out DIR (or --resume DIR)")
+    else:
+        out, cfg = args.out, load_config(args.config, args.overrides)
+    device = resolve_device(cfg.device, cfg.threads)
+    splits = load_dataset(cfg)
+    task = Task.of(cfg.task, splits.train)
+    run = new_run(task, cfg.model.name, cfg.train, device, cfg.seed)
+    checkpoint = out / "checkpoint.pt"
+    if args.resume is not None:
+        run.load_state_dict(load_checkpoint(checkpoint))
+        print(f"resuming {out} at epoch {run.epoch}/{cfg.train.epochs}", file=sys.stderr)
+    _prepare_out(out, cfg)
+    log_file = (out / "train.log").open("a")
+    log_file.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {cfg.data.name} {cfg.task} on {describe(device)}\n")
+
+    def log(line: str) -> None:
+        log_file.write(line + "\n")
+        log_file.flush()
+
+    start = time.perf_counter()
+    try:
+        metrics = fit(run, task, splits.train, splits.test, cfg.train, cfg.augment, device,
+                      checkpoint=checkpoint, log=log)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: checkpoint saved at epoch {run.epoch}; continue with "
+              f"dd3d train --resume {out}", file=sys.stderr)
+        raise
+    finally:
+        log_file.close()
+    seconds = time.perf_counter() - start
+    result = {**metrics, "epochs": cfg.train.epochs, "train_seconds": round(seconds, 2),
+              "device": describe(device), "train_clouds": len(splits.train), "test_clouds": len(splits.test)}
+    write_json(out / "metrics.json", result)
+    print(" ".join(f"{k}={v:.4f}" for k, v in metrics.items()) + f"  ({seconds:.1f} s, {describe(device)})")
+    return 0
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
+    "data": (cmd_data, "load the configured dataset and print its summary"),
+    "train": (cmd_train, "train a backbone on the full training set and test it"),
+}
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="dd3d", description="Point cloud dataset distillation (DD3D) and baselines.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=ArgumentParser)
+    for name, (_, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        if name == "data":
+            add_config_flags(p)
+            p.add_argument("--json", action="store_true", help="print one JSON object")
+        elif name == "train":
+            add_config_flags(p, required=False)
+            p.add_argument("--out", type=Path, metavar="DIR", help="run folder to write")
+            p.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted run folder")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = COMMANDS[args.command][0]
+    try:
+        return handler(args)
+    except DD3DError as exc:
+        if args.debug:
+            raise
+        print(f"dd3d: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+"""Typed, validated configuration.
+
+A config is a YAML mapping loaded into the :class:`Config` dataclass tree. Every CLI command takes
+``--config FILE`` plus repeatable ``--set dotted.key=value`` overrides. Unknown keys (with a
+suggestion for typos), wrong types and out-of-range values are rejected with one line naming the
+file, the key, what was given and what is allowed.
+
+Range limits live in each field's ``metadata``: ``min``/``max`` for numbers, ``choices`` for strings.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+
+from dd3d.errors import ConfigError
+
+DATASETS = ("shapes", "modelnet40", "scanobjectnn", "shapenet_part", "folder")
+
+
+def _range(default: Any, lo: float | None = None, hi: float | None = None, **extra: Any) -> Any:
+    """A dataclass field with an allowed numeric range recorded in its metadata."""
+    return field(default=default, metadata={"min": lo, "max": hi, **extra})
+
+
+@dataclass
+class BuiltinConfig:
+    """Sizes of the built-in procedural ``shapes`` dataset (ignored for other datasets)."""
+
+    train_per_class: int = _range(100, 1)
+    test_per_class: int = _range(30, 1)
+    seed: int = _range(0, 0)
+
+
+@dataclass
+class DataConfig:
+    """Which dataset, where it lives and how clouds are prepared (paper §5 "Data Preparation")."""
+
+    name: Literal["shapes", "modelnet40", "scanobjectnn", "shapenet_part", "folder"] = "shapes"
+    root: str | None = None
+    variant: Literal["obj_bg", "obj_only"] = "obj_bg"
+    train_split: Literal["train", "trainval", "val", "test"] = "train"
+    test_split: Literal["train", "trainval", "val", "test"] = "test"
+    resolution: int = _range(1024, 1)
+    sampling: Literal["random", "fps"] = "random"
+    setting: Literal["aligned", "rotated"] = "aligned"
+    canonical: Literal["none", "pca"] = "none"
+    rotation_seed: int = _range(0, 0)
+    max_classes: int | None = _range(None, 1)
+    builtin: BuiltinConfig = field(default_factory=BuiltinConfig)
+
+
+@dataclass
+class AugmentConfig:
+    """Training augmentation (REFERENCE.md: scale, jitter, small rotation perturbation)."""
+
+    enabled: bool = True
+    scale_low: float = _range(0.8, 0.0)
+    scale_high: float = _range(1.25, 0.0)
+    jitter_sigma: float = _range(0.01, 0.0)
+    jitter_clip: float = _range(0.05, 0.0)
+    rotate_sigma: float = _range(0.06, 0.0)
+    rotate_clip: float = _range(0.18, 0.0)
+
+
+@dataclass
+class ModelConfig:
+    """The backbone trained on real or synthetic clouds."""
+
+    name: Literal["pointnet"] = "pointnet"
+
+
+@dataclass
+class TrainConfig:
+    """Training of a backbone (full data with ``dd3d train``)."""
+
+    epochs: int = _range(200, 1)
+    batch_size: int = _range(32, 1)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = _range(1e-3, 0.0)
+    momentum: float = _range(0.9, 0.0, 1.0)
+    weight_decay: float = _range(5e-4, 0.0)
+    scheduler: Literal["cosine", "step", "none"] = "cosine"
+    min_lr: float = _range(1e-4, 0.0)
+    step_size: int = _range(100, 1)
+    gamma: float = _range(0.1, 0.0, 1.0)
+    checkpoint_every: int = _range(1, 1)
+
+
+@dataclass
+class Config:
+    """The whole run configuration."""
+
+    task: Literal["classification", "segmentation"] = "classification"
+    seed: int = _range(0, 0)
+    device: str = "auto"
+    threads: int = _range(0, 0)
+    out: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _type_name(tp: Any) -> str:
+    if get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if _is_optional(tp):
+        return _type_name(_strip_optional(tp)) + " or null"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _is_optional(tp: Any) -> bool:
+    return get_origin(tp) in (typing.Union, types.UnionType) and type(None) in get_args(tp)
+
+
+def _strip_optional(tp: Any) -> Any:
+    (inner,) = [a for a in get_args(tp) if a is not type(None)]
+    return inner
+
+
+def _check_value(value: Any, tp: Any, meta: typing.Mapping[str, Any], where: str) -> Any:
+    """Return ``value`` converted to ``tp`` or raise a one-line ConfigError."""
+    expected = _type_name(tp)
+    if _is_optional(tp):
+        if value is None:
+            return None
+        tp = _strip_optional(tp)
+    if get_origin(tp) is Literal:
+        if value not in get_args(tp):
+            close = difflib.get_close_matches(str(value), [str(a) for a in get_args(tp)], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{where}: got {value!r}, expected {expected}{hint}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: got {value!r}, expected {expected}")
+        return value
+    if tp in (int, float):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if tp is float:
+            ok = ok or isinstance(value, float)
+        if not ok:
+            raise ConfigError(f"{where}: got {value!r}, expected {expected}")
+        lo, hi = meta.get("min"), meta.get("max")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            bounds = f">= {lo}" if hi is None else f"in [{lo}, {hi}]" if lo is not None else f"<= {hi}"
+            raise ConfigError(f"{where}: got {value!r}, expected {expected} {bounds}")
+        return tp(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: got {value!r}, expected {expected}")
+        return value
+    raise TypeError(f"unsupported config field type {tp!r} at {where}")  # a bug, not bad input
+
+
+def _build(cls: type, raw: Any, where: str, prefix: str) -> Any:
+    """Build dataclass ``cls`` from mapping ``raw``, validating every key."""
+    if not isinstance(raw, dict):
+        name = prefix.rstrip(".") or "the top level"
+        raise ConfigError(f"{where}: {name} must be a mapping of keys to values, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+            allowed = ", ".join(fields)
+            raise ConfigError(f"{where}: unknown key '{prefix}{key}'{hint} (allowed: {allowed})")
+    values = {}
+    for name, f in fields.items():
+        if name not in raw:
+            continue
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            values[name] = _build(tp, raw[name], where, f"{prefix}{name}.")
+        else:
+            values[name] = _check_value(raw[name], tp, f.metadata, f"{where}: {prefix}{name}")
+    return cls(**values)
+
+
+def _apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply ``dotted.key=value`` (value parsed as YAML) onto the raw mapping in place."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment}: expected dotted.key=value, e.g. data.resolution=256")
+    key, text = assignment.split("=", 1)
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    node = raw
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {assignment}: '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping with the safe loader; one-line errors for unreadable/invalid files."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.__class__.__name__})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: invalid YAML{line}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(raw).__name__}")
+    return raw
+
+
+def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = ()) -> Config:
+    """Load ``path`` (or the defaults), apply ``--set`` overrides, validate, and resolve paths.
+
+    A relative ``data.root`` is resolved against the config file's folder, so configs work from any
+    working directory.
+    """
+    raw = read_yaml(Path(path)) if path is not None else {}
+    where = str(path) if path is not None else "config"
+    for assignment in overrides:
+        _apply_override(raw, assignment)
+    if overrides:
+        where += " (with --set)"
+    cfg = _build(Config, raw, where, "")
+    _check_consistency(cfg, where)
+    if cfg.data.root is not None and path is not None and not Path(cfg.data.root).is_absolute():
+        anchored = (Path(path).resolve().parent / cfg.data.root).resolve()
+        cfg.data.root = str(anchored)
+    return cfg
+
+
+def _check_consistency(cfg: Config, where: str) -> None:
+    """Cross-field rules that a single field's type cannot express."""
+    if cfg.augment.scale_low > cfg.augment.scale_high:
+        raise ConfigError(
+            f"{where}: augment.scale_low ({cfg.augment.scale_low}) must be <= "
+            f"augment.scale_high ({cfg.augment.scale_high})"
+        )
+    if cfg.task == "segmentation" and cfg.data.name not in ("shapes", "shapenet_part"):
+        raise ConfigError(
+            f"{where}: task 'segmentation' needs data.name 'shapes' or 'shapenet_part', "
+            f"got {cfg.data.name!r}"
+        )
+    if cfg.data.name != "shapes" and cfg.data.root is None:
+        raise ConfigError(f"{where}: data.root is required for dataset {cfg.data.name!r}")
+    if not (cfg.device == "auto" or cfg.device == "cpu" or cfg.device.startswith("cuda")):
+        raise ConfigError(f"{where}: device: got {cfg.device!r}, expected 'auto', 'cpu' or 'cuda[:N]'")
+
+
+def dump_config(cfg: Config) -> str:
+    """The resolved config as YAML text (written to every run folder as config.yaml)."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

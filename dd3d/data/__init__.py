@@ -1,0 +1,76 @@
+"""Datasets: real-data loaders, the built-in ``shapes`` set, and preparation into model inputs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dd3d.config import Config
+from dd3d.data.base import DatasetSplits, PointCloudSet
+from dd3d.data.prepare import prepare_split
+from dd3d.errors import DataError
+
+__all__ = ["DatasetSplits", "PointCloudSet", "load_dataset", "load_raw_split"]
+
+
+def load_raw_split(cfg: Config, split: str) -> PointCloudSet:
+    """Load one split of the configured dataset as stored (before preparation)."""
+    data = cfg.data
+    root = Path(data.root) if data.root is not None else None
+    if data.name == "shapes":
+        from dd3d.data.shapes import build_shapes
+
+        per_class = data.builtin.train_per_class if split in ("train", "trainval") else data.builtin.test_per_class
+        return build_shapes(split, per_class, data.resolution, data.builtin.seed)
+    assert root is not None  # guaranteed by config validation
+    if data.name == "modelnet40":
+        from dd3d.data.modelnet import load_modelnet
+
+        return load_modelnet(root, split)
+    if data.name == "scanobjectnn":
+        from dd3d.data.scanobjectnn import load_scanobjectnn
+
+        return load_scanobjectnn(root, split, data.variant)
+    if data.name == "shapenet_part":
+        from dd3d.data.shapenet_part import load_shapenet_part
+
+        return load_shapenet_part(root, split, data.resolution, data.rotation_seed)
+    from dd3d.data.folder import load_folder
+
+    return load_folder(root, split, data.resolution, data.rotation_seed)
+
+
+def _keep_largest_classes(train: PointCloudSet, test: PointCloudSet, k: int) -> tuple[PointCloudSet, PointCloudSet]:
+    """Keep the ``k`` classes with most training clouds (e.g. MVPNet100), relabelled 0..k-1 by name order."""
+    if k >= train.num_classes:
+        return train, test
+    counts = np.bincount(train.labels, minlength=train.num_classes)
+    keep = sorted(np.argsort(-counts, kind="stable")[:k].tolist())
+    remap = np.full(train.num_classes, -1, dtype=np.int64)
+    remap[keep] = np.arange(k)
+    names = [train.class_names[i] for i in keep]
+
+    def select(split: PointCloudSet) -> PointCloudSet:
+        index = np.flatnonzero(remap[split.labels] >= 0)
+        sub = split.subset(index)
+        return PointCloudSet(points=sub.points, labels=remap[sub.labels], class_names=names,
+                             parts=sub.parts, part_names=sub.part_names, category_parts=sub.category_parts,
+                             source=sub.source, names=sub.names)
+
+    return select(train), select(test)
+
+
+def load_dataset(cfg: Config) -> DatasetSplits:
+    """Load and prepare the train and test splits named by ``cfg.data``."""
+    train = load_raw_split(cfg, cfg.data.train_split)
+    test = load_raw_split(cfg, cfg.data.test_split)
+    if train.class_names != test.class_names:
+        raise DataError(f"{test.source}: test classes differ from training classes ({train.source})")
+    if cfg.task == "segmentation" and train.parts is None:
+        raise DataError(f"{train.source}: task 'segmentation' needs per-point part labels, this dataset has none")
+    if cfg.data.max_classes is not None:
+        train, test = _keep_largest_classes(train, test, cfg.data.max_classes)
+    return DatasetSplits(
+        train=prepare_split(train, cfg.data, cfg.data.train_split),
+        test=prepare_split(test, cfg.data, cfg.data.test_split),
+    )
