@@ -127,7 +127,7 @@ def train_epoch(run: TrainingRun, task: Task, data: PointCloudSet, cfg: TrainCon
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
-        total += float(loss) * len(index)
+        total += loss.item() * len(index)
         seen += len(index)
     if run.scheduler is not None:
         run.scheduler.step()

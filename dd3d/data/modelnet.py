@@ -1,0 +1,105 @@
+"""ModelNet40 in the PointNet HDF5 release layout (``modelnet40_ply_hdf5_2048``).
+
+The folder holds ``ply_data_{train,test}*.h5`` (keys ``data`` (N, P, 3) float, ``label`` (N, 1)
+uint8, optional ``name``), the lists ``{train,test}_files.txt`` (entries carry a ``data/...`` prefix
+that does not exist locally, so each is resolved by its file name inside the folder) and
+``shape_names.txt`` (class name per label, one a line). Any dataset in this layout reads unchanged,
+e.g. ModelNet10 with 10 names in ``shape_names.txt``.
+"""
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from dd3d.data.base import PointCloudSet
+from dd3d.data.h5util import (
+    Key,
+    check_choice,
+    files_source,
+    missing_root,
+    read_h5_files,
+    read_lines,
+)
+from dd3d.errors import DataError
+
+MODELNET40_CLASSES = (
+    "airplane", "bathtub", "bed", "bench", "bookshelf", "bottle", "bowl", "car", "chair", "cone",
+    "cup", "curtain", "desk", "door", "dresser", "flower_pot", "glass_box", "guitar", "keyboard",
+    "lamp", "laptop", "mantel", "monitor", "night_stand", "person", "piano", "plant", "radio",
+    "range_hood", "sink", "sofa", "stairs", "stool", "table", "tent", "toilet", "tv_stand", "vase",
+    "wardrobe", "xbox",
+)
+SPLITS = ("train", "test")
+LAYOUT = "ModelNet40 HDF5 (modelnet40_ply_hdf5_2048)"
+KEY_FILES = (
+    "ply_data_train*.h5, ply_data_test*.h5, train_files.txt, test_files.txt, shape_names.txt"
+)
+KEYS = (
+    Key("data", "f", (("N", "P", 3),)),
+    Key("label", "iu", (("N", 1), ("N",))),
+    Key("name", "SOU", (("N",),), optional=True),
+)
+
+
+def load_modelnet(root: Path, split: str) -> PointCloudSet:
+    """Load one split ("train" or "test") of a ModelNet HDF5 folder at its native point count."""
+    root = Path(root)
+    check_choice("split", split, SPLITS)
+    if not root.is_dir():
+        raise missing_root(root, LAYOUT, KEY_FILES)
+    files = _split_files(root, split)
+    arrays = read_h5_files(files, KEYS)
+    labels = arrays["label"].reshape(-1).astype(np.int64)
+    names = [_text(name) for name in arrays["name"]] if "name" in arrays else None
+    return PointCloudSet(
+        points=arrays["data"],
+        labels=labels,
+        class_names=_class_names(root, labels),
+        source=files_source(files),
+        names=names,
+    )
+
+
+def _split_files(root: Path, split: str) -> list[Path]:
+    """The h5 files of a split: from ``<split>_files.txt`` when present, else by glob."""
+    listing = root / f"{split}_files.txt"
+    if not listing.is_file():
+        files = sorted(root.glob(f"ply_data_{split}*.h5"))
+        if not files:
+            raise missing_root(
+                root, LAYOUT, KEY_FILES, f"no {listing.name} and no ply_data_{split}*.h5 files"
+            )
+        return files
+    files = []
+    for number, entry in read_lines(listing):
+        path = root / PurePosixPath(entry.replace("\\", "/")).name
+        if not path.is_file():
+            raise DataError(f"{listing}: line {number}: lists {entry!r} but {path} does not exist")
+        files.append(path)
+    if not files:
+        raise DataError(f"{listing}: lists no files; expected one ply_data_{split}*.h5 name a line")
+    return files
+
+
+def _class_names(root: Path, labels: np.ndarray) -> list[str]:
+    """Class names from ``shape_names.txt``, or the ModelNet40 list when it is absent."""
+    names_file = root / "shape_names.txt"
+    count = int(labels.max()) + 1 if len(labels) else 0
+    if names_file.is_file():
+        names = [text for _, text in read_lines(names_file)]
+        if count > len(names):
+            raise DataError(
+                f"{names_file}: names {len(names)} classes but labels go up to {count - 1}"
+            )
+        return names
+    if count == len(MODELNET40_CLASSES):
+        return list(MODELNET40_CLASSES)
+    raise DataError(
+        f"{names_file}: not found; needed to name the {count} classes (one name a line, "
+        "label = line index)"
+    )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
