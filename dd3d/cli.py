@@ -85,7 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dd3d.data import load_dataset
     from dd3d.device import describe, resolve_device
     from dd3d.io import load_checkpoint, write_json
-    from dd3d.train import Task, fit, new_run
+    from dd3d.train import Task, fit, make_rotator, new_run
 
     if args.resume is not None:
         out = args.resume
@@ -97,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     device = resolve_device(cfg.device, cfg.threads)
     splits = load_dataset(cfg)
     task = Task.of(cfg.task, splits.train)
-    run = new_run(task, cfg.model.name, cfg.train, device, cfg.seed)
+    run = new_run(task, cfg.model.name, cfg.train, device, cfg.seed, make_rotator(cfg))
     checkpoint = out / "checkpoint.pt"
     if args.resume is not None:
         run.load_state_dict(load_checkpoint(checkpoint))
@@ -128,9 +128,89 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_distill(args: argparse.Namespace) -> int:
+    """Distil the training split with one method into a run folder."""
+    from dd3d.distill.run import CONFIG_FILE, distill
+
+    if args.resume is not None:
+        out, resume = args.resume, True
+        cfg = load_config(out / CONFIG_FILE, args.overrides)
+    elif args.config is None or args.out is None:
+        raise DD3DError("dd3d distill: needs --config FILE and --out DIR (or --resume DIR)")
+    else:
+        overrides = list(args.overrides)
+        if args.cpc is not None and args.cpc < 1:
+            raise DD3DError(f"--cpc: got {args.cpc}, expected an integer >= 1")
+        if args.method is not None:
+            overrides.append(f"distill.method={args.method}")
+        if args.cpc is not None:
+            overrides.append(f"distill.cpc={args.cpc}")
+        out, resume, cfg = args.out, False, load_config(args.config, overrides)
+    try:
+        summary = distill(cfg, out, resume=resume)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: checkpoint saved; continue with dd3d distill --resume {out}", file=sys.stderr)
+        raise
+    print(f"{summary['method']} cpc={summary['cpc']}: {summary['synthetic_clouds']} clouds -> {out} "
+          f"({summary['wall_time_s']:.1f} s, peak {summary['peak_memory_bytes'] / 2**30:.2f} GiB)")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Train fresh networks on a distilled set and test them on the real test split."""
+    from dd3d.evaluate import evaluate_synthetic
+
+    if args.runs is not None and args.runs < 1:
+        raise DD3DError(f"--runs: got {args.runs}, expected an integer >= 1")
+    overrides = list(args.overrides) + ([f"eval.runs={args.runs}"] if args.runs is not None else [])
+    cfg = load_config(args.config, overrides)
+    out = args.out or args.synthetic / "eval"
+    out.mkdir(parents=True, exist_ok=True)
+    m = evaluate_synthetic(cfg, args.synthetic, out, backbone=args.backbone)
+    print(f"{m['method']} cpc={m['cpc']} {m['backbone']}: OA {100 * m['oa_mean']:.2f} ± {100 * m['oa_std']:.2f} "
+          f"(final epoch, {m['runs']} runs); best-epoch {100 * m['oa_best_epoch_mean']:.2f} (test-set selection) "
+          f"-> {out / 'metrics.json'}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Regenerate a dd3d run's synthetic set at any resolution."""
+    import torch
+
+    from dd3d.synthetic import GENERATOR_FILE, LoadedGenerator, write_any
+
+    if args.points < 1:
+        raise DD3DError(f"--points: got {args.points}, expected an integer >= 1")
+    path = args.run / GENERATOR_FILE
+    if not args.run.is_dir():
+        raise DD3DError(f"--run {args.run}: run folder not found")
+    loaded = LoadedGenerator(path)
+    synthetic = loaded.generate(args.points, torch.Generator().manual_seed(args.seed))
+    write_any(args.out, synthetic, loaded.class_names)
+    print(f"{len(synthetic.labels)} clouds x {args.points} points -> {args.out}")
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    """Collect evaluation results into a Table-1-style markdown (and CSV) table."""
+    from dd3d.table import collect, render_csv, render_markdown
+    from dd3d.io import write_text
+
+    rows = collect(args.runs)
+    text = render_csv(rows) if args.out is not None and args.out.suffix == ".csv" else render_markdown(rows)
+    if args.out is not None:
+        write_text(args.out, text)
+    print(text, end="")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "data": (cmd_data, "load the configured dataset and print its summary"),
     "train": (cmd_train, "train a backbone on the full training set and test it"),
+    "distill": (cmd_distill, "distil the training set with one method (dd3d, gm, dm, tm, coresets)"),
+    "eval": (cmd_eval, "train fresh networks on a distilled set and test on the real test split"),
+    "generate": (cmd_generate, "regenerate a dd3d run's synthetic set at any resolution"),
+    "table": (cmd_table, "collect evaluation results into a Table-1-style markdown/CSV table"),
 }
 
 
@@ -145,10 +225,29 @@ def build_parser() -> ArgumentParser:
         if name == "data":
             add_config_flags(p)
             p.add_argument("--json", action="store_true", help="print one JSON object")
-        elif name == "train":
+        elif name in ("train", "distill"):
             add_config_flags(p, required=False)
             p.add_argument("--out", type=Path, metavar="DIR", help="run folder to write")
             p.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted run folder")
+            if name == "distill":
+                from dd3d.distill import METHODS
+
+                p.add_argument("--method", choices=list(METHODS), help="method (default: distill.method)")
+                p.add_argument("--cpc", type=int, help="synthetic clouds per class (default: distill.cpc)")
+        elif name == "eval":
+            add_config_flags(p)
+            p.add_argument("--synthetic", type=Path, required=True, metavar="DIR", help="a dd3d distill run folder")
+            p.add_argument("--runs", type=int, help="evaluation runs (default: eval.runs)")
+            p.add_argument("--backbone", help="backbone to train (default: model.name)")
+            p.add_argument("--out", type=Path, metavar="DIR", help="where to write metrics.json (default: DIR/eval)")
+        elif name == "generate":
+            p.add_argument("--run", type=Path, required=True, metavar="DIR", help="a dd3d run folder (generator.pt)")
+            p.add_argument("--points", type=int, required=True, help="points per cloud")
+            p.add_argument("--out", type=Path, required=True, metavar="FILE", help="output .h5, .ply or .npz")
+            p.add_argument("--seed", type=int, default=0, help="noise seed")
+        elif name == "table":
+            p.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="evaluation folders (metrics.json)")
+            p.add_argument("--out", type=Path, metavar="FILE", help="write .md or .csv")
     return parser
 
 

@@ -70,10 +70,26 @@ class AugmentConfig:
 
 
 @dataclass
+class RotatorConfig:
+    """The point cloud rotator r wrapped around the backbone (paper §4.1, Eq. 7-9).
+
+    ``kind``: ``none`` (identity), ``pca`` (principal axes only; sign-ambiguous), ``fixed`` (PCA +
+    the released parameter-free sign s_j = sign(mean_n sin(omega x_nj))), ``learned`` (PCA + the
+    paper's learned sign: sin Fourier features of periods 1..``fourier``, mean pooling, learned
+    decoder, Sign), or ``auto`` = ``learned`` for the rotated setting and ``none`` for aligned data.
+    """
+
+    kind: Literal["auto", "none", "pca", "fixed", "learned"] = "auto"
+    fourier: int = _range(8, 1)
+    omega: float = _range(1.0, 0.0)
+
+
+@dataclass
 class ModelConfig:
     """The backbone trained on real or synthetic clouds."""
 
     name: Literal["pointnet"] = "pointnet"
+    rotator: RotatorConfig = field(default_factory=RotatorConfig)
 
 
 @dataclass
@@ -94,6 +110,76 @@ class TrainConfig:
 
 
 @dataclass
+class GeneratorConfig:
+    """The point-wise SIREN generator with its class/sample modulator (paper Eq. 10-12)."""
+
+    width: int = _range(256, 1)
+    layers: int = _range(2, 1)
+    omega0: float = _range(100.0, 0.0)
+
+
+@dataclass
+class TrajectoryConfig:
+    """Trajectory matching (TM/MTT): experts cached to disk, unrolled student steps."""
+
+    experts: int = _range(5, 1)
+    expert_epochs: int = _range(20, 1)
+    expert_lr: float = _range(0.01, 0.0)
+    max_start_epoch: int = _range(10, 0)
+    target_epochs: int = _range(2, 1)
+    student_steps: int = _range(20, 1)
+    lr_lr: float = _range(1e-5, 0.0)
+
+
+@dataclass
+class DistillConfig:
+    """Dataset distillation (paper §4, Table 7; REFERENCE.md loop schedule).
+
+    ``outer_loop``/``inner_loop`` null means the reference schedule for the method, cpc and
+    setting; ``lr`` null means the method's reference learning rate for the synthetic data
+    (dd3d: Adam 1e-3; gm: SGD 0.1; dm: SGD 1.0; tm: SGD 0.1). ``resolution`` is the number of
+    points of real and synthetic clouds while distilling (paper §5.4) — independent of
+    ``eval.resolution``.
+    """
+
+    method: Literal["random", "herding", "kcenter", "gm", "dm", "tm", "dd3d"] = "dd3d"
+    cpc: int = _range(1, 1)
+    iterations: int = _range(400, 1)
+    resolution: int = _range(1024, 1)
+    real_batch: int = _range(32, 1)
+    outer_loop: int | None = _range(None, 1)
+    inner_loop: int | None = _range(None, 0)
+    inner_batch: int = _range(256, 1)
+    net_lr: float = _range(1e-3, 0.0)
+    lr: float | None = _range(None, 0.0)
+    momentum: float = _range(0.5, 0.0, 1.0)
+    weight_decay: float = _range(5e-4, 0.0)
+    lr_step: int = _range(100, 1)
+    lr_gamma: float = _range(0.1, 0.0, 1.0)
+    augment_real: bool = True
+    checkpoint_every: int = _range(10, 1)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    tm: TrajectoryConfig = field(default_factory=TrajectoryConfig)
+
+
+@dataclass
+class EvalConfig(TrainConfig):
+    """Training fresh networks on a synthetic set and testing on the real test split (Table 8).
+
+    Inherits every ``train.*`` setting with the paper's validation defaults: Adam lr 1e-3, batch 8,
+    200 epochs, wd 5e-4, StepLR ×0.1 every 100 epochs. ``test_every`` > 0 also tests every that many
+    epochs to report the best-epoch accuracy (test-set selection, as the released code prints).
+    """
+
+    epochs: int = _range(200, 1)
+    batch_size: int = _range(8, 1)
+    scheduler: Literal["cosine", "step", "none"] = "step"
+    resolution: int = _range(1024, 1)
+    runs: int = _range(5, 1)
+    test_every: int = _range(10, 0)
+
+
+@dataclass
 class Config:
     """The whole run configuration."""
 
@@ -106,6 +192,8 @@ class Config:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -188,6 +276,14 @@ def _build(cls: type, raw: Any, where: str, prefix: str) -> Any:
         else:
             values[name] = _check_value(raw[name], tp, f.metadata, f"{where}: {prefix}{name}")
     return cls(**values)
+
+
+def rotator_kind(cfg: "Config") -> str:
+    """The rotator actually used: ``auto`` resolves to ``learned`` for rotated data, else ``none``."""
+    kind = cfg.model.rotator.kind
+    if kind == "auto":
+        return "learned" if cfg.data.setting == "rotated" else "none"
+    return kind
 
 
 def _apply_override(raw: dict[str, Any], assignment: str) -> None:

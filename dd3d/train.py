@@ -18,12 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from dd3d.config import AugmentConfig, TrainConfig
+from dd3d.config import AugmentConfig, Config, TrainConfig, rotator_kind
 from dd3d.data.base import PointCloudSet
 from dd3d.data.transforms import augment
 from dd3d.io import save_checkpoint
 from dd3d.metrics import category_part_mask, classification_metrics, restrict_to_category, segmentation_metrics
-from dd3d.models import build_model
+from dd3d.models import build_network
+from dd3d.nn.rotator import Rotator
 
 EVAL_BATCH = 64
 
@@ -98,10 +99,20 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.
     return None
 
 
-def new_run(task: Task, model_name: str, cfg: TrainConfig, device: torch.device, seed: int) -> TrainingRun:
-    """A freshly initialised model, optimizer and scheduler, all determined by ``seed``."""
+def make_rotator(cfg: Config) -> Rotator:
+    """The rotator the config asks for (``model.rotator``; ``auto`` follows ``data.setting``)."""
+    r = cfg.model.rotator
+    return Rotator(rotator_kind(cfg), r.fourier, r.omega)
+
+
+def new_run(task: Task, model_name: str, cfg: TrainConfig, device: torch.device, seed: int,
+            rotator: Rotator) -> TrainingRun:
+    """A freshly initialised network behind ``rotator``, its optimizer and scheduler, all from ``seed``.
+
+    Learnable rotator parameters that require gradients are trained with the network.
+    """
     torch.manual_seed(seed)
-    model = build_model(model_name, task.kind, task.num_classes, task.num_parts).to(device)
+    model = build_network(model_name, task.kind, task.num_classes, rotator, task.num_parts).to(device)
     optimizer = make_optimizer(model.parameters(), cfg)
     return TrainingRun(model, optimizer, make_scheduler(optimizer, cfg), torch.Generator().manual_seed(seed))
 

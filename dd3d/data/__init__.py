@@ -1,6 +1,7 @@
 """Datasets: real-data loaders, the built-in ``shapes`` set, and preparation into model inputs."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ from dd3d.data.base import DatasetSplits, PointCloudSet
 from dd3d.data.prepare import prepare_split
 from dd3d.errors import DataError
 
-__all__ = ["DatasetSplits", "PointCloudSet", "load_dataset", "load_raw_split"]
+__all__ = ["DatasetSplits", "PointCloudSet", "load_dataset", "load_raw_split", "prepare_at"]
 
 
 def load_raw_split(cfg: Config, split: str) -> PointCloudSet:
@@ -38,6 +39,11 @@ def load_raw_split(cfg: Config, split: str) -> PointCloudSet:
     from dd3d.data.folder import load_folder
 
     return load_folder(root, split, data.resolution, data.rotation_seed)
+
+
+def prepare_at(raw: PointCloudSet, cfg: Config, split: str, points: int) -> PointCloudSet:
+    """Prepare a loaded split as configured, but at ``points`` points per cloud."""
+    return prepare_split(raw, dataclasses.replace(cfg.data, resolution=points), split)
 
 
 def _keep_largest_classes(train: PointCloudSet, test: PointCloudSet, k: int) -> tuple[PointCloudSet, PointCloudSet]:

@@ -11,6 +11,7 @@ from torch import nn
 
 from dd3d.errors import ConfigError
 from dd3d.models.pointnet import PointNet, PointNetSeg
+from dd3d.nn.rotator import RotatedBackbone, Rotator
 
 CLASSIFIERS: dict[str, Callable[[int], nn.Module]] = {"pointnet": PointNet}
 SEGMENTERS: dict[str, Callable[[int, int], nn.Module]] = {"pointnet": PointNetSeg}
@@ -24,3 +25,8 @@ def build_model(name: str, task: str, num_classes: int, num_parts: int = 0) -> n
     if task == "classification":
         return table[name](num_classes)
     return table[name](num_parts, num_classes)
+
+
+def build_network(name: str, task: str, num_classes: int, rotator: Rotator, num_parts: int = 0) -> RotatedBackbone:
+    """A fresh backbone behind ``rotator`` (f_θ ∘ r, paper §4.1); ``Rotator('none')`` is the identity."""
+    return RotatedBackbone(rotator, build_model(name, task, num_classes, num_parts))

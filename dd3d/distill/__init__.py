@@ -1,0 +1,23 @@
+"""Distillation and coreset methods behind one interface (:class:`dd3d.distill.base.Method`)."""
+from __future__ import annotations
+
+import importlib
+
+from dd3d.distill.base import DistillContext, Method
+
+# method name -> "module:Class"; imported on demand so a method's dependencies load only when used
+METHODS = {
+    "random": "dd3d.distill.coreset:RandomCoreset",
+    "herding": "dd3d.distill.coreset:Herding",
+    "kcenter": "dd3d.distill.coreset:KCenter",
+    "gm": "dd3d.distill.gm:GM",
+    "dm": "dd3d.distill.dm:DM",
+    "tm": "dd3d.distill.tm:TM",
+    "dd3d": "dd3d.distill.dd3d:DD3D",
+}
+
+
+def build_method(name: str, ctx: DistillContext) -> Method:
+    """Instantiate method ``name`` (a key of :data:`METHODS`) in ``ctx``."""
+    module, cls = METHODS[name].split(":")
+    return getattr(importlib.import_module(module), cls)(ctx)

@@ -1,0 +1,146 @@
+"""The interface shared by every distillation method, and the context they run in.
+
+A method is built from a :class:`DistillContext` (config, real training data, device, seeded RNG),
+advanced one outer iteration at a time with :meth:`Method.step`, and asked for its current
+synthetic set at any resolution with :meth:`Method.synthetic`. The CLI, the lab engine and the
+evaluation call only this interface; adding a method touches one file plus the registry.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dd3d.config import Config
+from dd3d.data.base import PointCloudSet
+from dd3d.data.prepare import resample
+from dd3d.data.transforms import augment, normalize_unit_sphere
+from dd3d.models import build_network
+from dd3d.nn.rotator import Rotator
+from dd3d.train import Task, make_rotator
+
+
+@dataclass
+class SyntheticSet:
+    """A distilled set as numpy arrays: points (M, P, 3) float32, labels (M,), optional parts (M, P)."""
+
+    points: np.ndarray
+    labels: np.ndarray
+    parts: np.ndarray | None = None
+
+
+@dataclass
+class DistillContext:
+    """What every method needs: config, real training clouds grouped by class, device and RNG.
+
+    ``real`` holds the training split at ``distill.resolution`` (what the matching sees);
+    ``real_full`` the same clouds at ``eval.resolution`` (what coresets hand to evaluation).
+    """
+
+    cfg: Config
+    task: Task
+    real: PointCloudSet
+    real_full: PointCloudSet
+    device: torch.device
+    seed: int
+    rng: torch.Generator = field(init=False)
+    by_class: list[np.ndarray] = field(init=False)
+    real_points: torch.Tensor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = torch.Generator().manual_seed(self.seed)
+        self.by_class = [np.flatnonzero(self.real.labels == c) for c in range(self.task.num_classes)]
+        empty = [self.real.class_names[c] for c, idx in enumerate(self.by_class) if len(idx) == 0]
+        if empty:
+            from dd3d.errors import DataError
+
+            raise DataError(f"{self.real.source}: no training clouds for class(es) {', '.join(empty)}")
+        self.real_points = torch.from_numpy(self.real.points).to(self.device)
+
+    @property
+    def cpc(self) -> int:
+        return self.cfg.distill.cpc
+
+    @property
+    def num_classes(self) -> int:
+        return self.task.num_classes
+
+    def sample_indices(self, c: int, n: int) -> np.ndarray:
+        """``n`` random training indices of class ``c`` (without replacement when possible)."""
+        pool = self.by_class[c]
+        pick = torch.randperm(len(pool), generator=self.rng)[:n].numpy() if n <= len(pool) else \
+            torch.randint(len(pool), (n,), generator=self.rng).numpy()
+        return pool[pick]
+
+    def real_batch(self, c: int, n: int | None = None) -> torch.Tensor:
+        """A batch of ``distill.real_batch`` real clouds of class ``c``, augmented if configured."""
+        index = torch.from_numpy(self.sample_indices(c, n or self.cfg.distill.real_batch)).to(self.device)
+        points = self.real_points[index]
+        if self.cfg.distill.augment_real:
+            points = augment(points, self.cfg.augment, self.rng)
+        return points
+
+    def new_network(self, rotator: Rotator | None = None) -> nn.Module:
+        """A freshly initialised backbone wrapped by the rotator (drawn from the context's RNG)."""
+        torch.manual_seed(int(torch.randint(2**62, (1,), generator=self.rng)))
+        rotator = rotator if rotator is not None else self.make_rotator()
+        return build_network(self.cfg.model.name, self.task.kind, self.task.num_classes, rotator,
+                             self.task.num_parts).to(self.device)
+
+    def make_rotator(self) -> Rotator:
+        return make_rotator(self.cfg).to(self.device)
+
+    def synthetic_labels(self) -> torch.Tensor:
+        """Labels of the K·cpc synthetic clouds: class c owns rows c·cpc … c·cpc+cpc−1."""
+        return torch.arange(self.num_classes, device=self.device).repeat_interleave(self.cpc)
+
+    def initial_real(self) -> tuple[torch.Tensor, np.ndarray]:
+        """cpc random real clouds per class (the DC initialisation) and their training indices."""
+        index = np.concatenate([self.sample_indices(c, self.cpc) for c in range(self.num_classes)])
+        return self.real_points[torch.from_numpy(index).to(self.device)].clone(), index
+
+
+def resample_set(points: np.ndarray, n: int, generator: torch.Generator) -> np.ndarray:
+    """Fixed-size synthetic clouds at another resolution (random subset; repeats points to upsample)."""
+    out, _ = resample(torch.from_numpy(points), None, n, "random", generator)
+    return out.numpy()
+
+
+class Method(abc.ABC):
+    """A distillation (or coreset) method."""
+
+    name: str = ""
+    #: outer iterations to run; coresets select once and need none
+    iterative: bool = True
+
+    def __init__(self, ctx: DistillContext) -> None:
+        self.ctx = ctx
+        self.losses: list[float] = []
+
+    @abc.abstractmethod
+    def step(self, iteration: int) -> float:
+        """One outer iteration; returns its matching loss."""
+
+    @abc.abstractmethod
+    def synthetic(self, points: int, generator: torch.Generator | None = None) -> SyntheticSet:
+        """The current synthetic set at ``points`` points per cloud (unit-sphere normalised)."""
+
+    @abc.abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume (tensors and plain values only)."""
+
+    @abc.abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from :meth:`state_dict`."""
+
+    def parameter_bytes(self) -> int:
+        """Bytes of the learnable synthetic representation (tensors or generator weights)."""
+        return 0
+
+    @staticmethod
+    def normalised(points: torch.Tensor) -> np.ndarray:
+        return normalize_unit_sphere(points.detach()).cpu().numpy().astype(np.float32)

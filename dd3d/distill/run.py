@@ -1,0 +1,109 @@
+"""Running a distillation end to end: data → method → iterations → run folder.
+
+The run folder holds ``synthetic.h5`` (at ``eval.resolution``), ``distill.json`` (method, cpc,
+settings, wall time, peak memory, matching-loss curve), ``config.yaml`` (resolved), for dd3d
+``generator.pt`` (generator + rotator + what is needed to regenerate at any resolution), and while
+running ``checkpoint.pt`` (written atomically every ``distill.checkpoint_every`` iterations and on
+Ctrl-C) from which ``--resume`` continues at the right iteration.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm import tqdm
+
+from dd3d.config import Config, dump_config, rotator_kind
+from dd3d.data import load_raw_split, prepare_at
+from dd3d.device import describe, resolve_device
+from dd3d.distill import build_method
+from dd3d.distill.base import DistillContext, Method
+from dd3d.io import load_checkpoint, save_checkpoint, write_json, write_text
+from dd3d.provenance import command, machine, peak_memory_bytes
+from dd3d.synthetic import GENERATOR_FILE, SYNTHETIC_FILE, generator_payload, write_synthetic_h5
+from dd3d.train import Task
+
+CHECKPOINT_FILE = "checkpoint.pt"
+CONFIG_FILE = "config.yaml"
+SUMMARY_FILE = "distill.json"
+
+
+def build_context(cfg: Config, device: torch.device) -> DistillContext:
+    """Load the training split once and prepare it at the distillation and evaluation resolutions."""
+    split = cfg.data.train_split
+    raw = load_raw_split(cfg, split)
+    real = prepare_at(raw, cfg, split, cfg.distill.resolution)
+    real_full = real if cfg.eval.resolution == cfg.distill.resolution else prepare_at(raw, cfg, split, cfg.eval.resolution)
+    return DistillContext(cfg, Task.of(cfg.task, real), real, real_full, device, cfg.seed)
+
+
+def _checkpoint_state(method: Method, ctx: DistillContext, iteration: int, seconds: float) -> dict[str, Any]:
+    return copy.deepcopy({"method": method.state_dict(), "rng": ctx.rng.get_state(), "iteration": iteration,
+                          "seconds": seconds, "name": method.name})
+
+
+def distill(cfg: Config, out: Path, resume: bool = False, progress: bool = True,
+            on_iteration: Callable[[int, float], None] | None = None) -> dict[str, Any]:
+    """Run ``cfg.distill.method`` and write the run folder ``out``; returns the summary written."""
+    device = resolve_device(cfg.device, cfg.threads)
+    ctx = build_context(cfg, device)
+    method = build_method(cfg.distill.method, ctx)
+    start_iteration, previous_seconds = 0, 0.0
+    if resume:
+        state = load_checkpoint(out / CHECKPOINT_FILE)
+        method.load_state_dict(state["method"])
+        ctx.rng.set_state(state["rng"])
+        start_iteration, previous_seconds = int(state["iteration"]), float(state["seconds"])
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / CONFIG_FILE, dump_config(cfg))
+    total = cfg.distill.iterations if method.iterative else 0
+    began = time.perf_counter()
+    last = _checkpoint_state(method, ctx, start_iteration, previous_seconds)
+    bar = tqdm(range(start_iteration, total), initial=start_iteration, total=total, unit="it",
+               desc=f"distill {method.name}", disable=not progress or total == 0)
+    try:
+        for iteration in bar:
+            loss = method.step(iteration)
+            bar.set_postfix(loss=f"{loss:.4f}")
+            elapsed = previous_seconds + time.perf_counter() - began
+            last = _checkpoint_state(method, ctx, iteration + 1, elapsed)
+            if (iteration + 1) % cfg.distill.checkpoint_every == 0:
+                save_checkpoint(out / CHECKPOINT_FILE, last)
+            if on_iteration is not None:
+                on_iteration(iteration + 1, loss)
+    except KeyboardInterrupt:
+        save_checkpoint(out / CHECKPOINT_FILE, last)
+        raise
+    finally:
+        bar.close()
+    seconds = previous_seconds + time.perf_counter() - began
+    synthetic = method.synthetic(cfg.eval.resolution, torch.Generator().manual_seed(cfg.seed))
+    write_synthetic_h5(out / SYNTHETIC_FILE, synthetic, ctx.real.class_names)
+    if method.name == "dd3d":
+        save_checkpoint(out / GENERATOR_FILE, generator_payload(method, ctx))
+    summary = {
+        "method": method.name,
+        "cpc": cfg.distill.cpc,
+        "dataset": cfg.data.name,
+        "setting": cfg.data.setting,
+        "rotator": rotator_kind(cfg),
+        "iterations": total,
+        "distill_resolution": cfg.distill.resolution,
+        "eval_resolution": cfg.eval.resolution,
+        "class_names": ctx.real.class_names,
+        "synthetic_clouds": int(len(synthetic.labels)),
+        "synthetic_parameter_bytes": method.parameter_bytes(),
+        "wall_time_s": round(seconds, 2),
+        "peak_memory_bytes": peak_memory_bytes(device),
+        "device": describe(device),
+        "machine": machine(),
+        "command": command(),
+        "loss_curve": [round(v, 6) for v in method.losses],
+        "loss_definition": "per iteration: mean over outer steps of the matching loss, divided by the number of classes",
+    }
+    write_json(out / SUMMARY_FILE, summary)
+    (out / CHECKPOINT_FILE).unlink(missing_ok=True)
+    return summary

@@ -1,0 +1,100 @@
+"""Pieces shared by the baseline methods: exporting clouds, and free synthetic point tensors.
+
+:class:`SyntheticTensors` is the mixin of every method whose synthetic set is one learnable tensor
+``points`` of shape (K·cpc, P, 3), initialised from real clouds (the DC initialisation); class
+``c`` owns rows c·cpc … c·cpc+cpc−1, like :meth:`DistillContext.synthetic_labels`. It provides
+``synthetic_points``, ``synthetic``, ``parameter_bytes`` and ``state_dict``/``load_state_dict``;
+a method only declares which tensors and which stateful objects (optimisers, rotator) it owns.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from dd3d.data.prepare import resample
+from dd3d.data.transforms import normalize_unit_sphere
+from dd3d.distill.base import DistillContext, SyntheticSet
+from dd3d.errors import ConfigError
+
+#: generator used by ``synthetic`` when none is given, so exports are reproducible
+EXPORT_SEED = 0
+
+
+class Stateful(Protocol):
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+
+def require_classification(ctx: DistillContext, method: str) -> None:
+    """Refuse segmentation for methods built on the classifier's global feature or logits."""
+    if ctx.task.kind != "classification":
+        raise ConfigError(f"distill.method: {method!r} supports task 'classification' only "
+                          f"(use 'random', 'gm' or 'dd3d' for {ctx.task.kind})")
+
+
+def export_clouds(points: torch.Tensor, n: int, generator: torch.Generator | None = None,
+                  parts: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Unit-sphere normalised clouds at ``n`` points each (random subset, repeats to upsample).
+
+    Part labels, when given, follow their points. Without ``generator`` a fixed seed is used.
+    """
+    clouds = normalize_unit_sphere(points.detach()).cpu()
+    parts = None if parts is None else parts.cpu()
+    clouds, parts = resample(clouds, parts, n, "random", generator or torch.Generator().manual_seed(EXPORT_SEED))
+    return clouds.numpy().astype(np.float32), None if parts is None else parts.numpy()
+
+
+class SyntheticTensors:
+    """Mixin for methods whose synthetic set is the free tensor ``self.points`` (K·cpc, P, 3)."""
+
+    ctx: DistillContext
+    losses: list[float]
+    points: nn.Parameter
+
+    def init_points(self, init: torch.Tensor | None = None) -> None:
+        """``self.points`` from ``init`` or cpc random real clouds per class (``ctx.initial_real``)."""
+        points = init if init is not None else self.ctx.initial_real()[0]
+        self.points = nn.Parameter(points.detach().clone())
+
+    def points_optimizer(self, default_lr: float, *extra: nn.Parameter) -> torch.optim.SGD:
+        """SGD on the points (and ``extra``): lr ``distill.lr`` or ``default_lr``, momentum ``distill.momentum``."""
+        d = self.ctx.cfg.distill
+        lr = d.lr if d.lr is not None else default_lr
+        return torch.optim.SGD([self.points, *extra], lr=lr, momentum=d.momentum)
+
+    def learned_tensors(self) -> dict[str, torch.Tensor]:
+        """Tensors saved by value in the state (``points``, plus e.g. a learnable step size)."""
+        return {"points": self.points}
+
+    def stateful(self) -> dict[str, Stateful]:
+        """Objects saved through their own ``state_dict`` (optimisers, rotator)."""
+        return {}
+
+    def synthetic_points(self, c: int) -> torch.Tensor:
+        cpc = self.ctx.cpc
+        return self.points[c * cpc:(c + 1) * cpc]
+
+    def synthetic(self, points: int, generator: torch.Generator | None = None) -> SyntheticSet:
+        clouds, _ = export_clouds(self.points, points, generator)
+        return SyntheticSet(clouds, self.ctx.synthetic_labels().cpu().numpy())
+
+    def parameter_bytes(self) -> int:
+        return self.points.numel() * self.points.element_size()
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {k: t.detach().cpu().clone() for k, t in self.learned_tensors().items()}
+        state.update({k: obj.state_dict() for k, obj in self.stateful().items()})
+        state["losses"] = list(self.losses)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            for k, t in self.learned_tensors().items():
+                t.copy_(state[k])
+        for k, obj in self.stateful().items():
+            obj.load_state_dict(state[k])
+        self.losses = list(state["losses"])

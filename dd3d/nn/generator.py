@@ -1,0 +1,63 @@
+"""The point-wise generator g with its per-sample modulator c (paper §4.2, Eq. 10-12).
+
+One scalar noise u ~ U(0, 1) per point is mapped to a 3-D point, so N noise values give an N-point
+cloud from the same weights (low-resolution distillation, high-resolution evaluation):
+
+    x = tanh(W_out [m_L ⊙ sin(W_L(… [m_1 ⊙ sin(ω0 (W_1 u + b_1))] …) + b_L)])      (Eq. 10, 12)
+
+with W_out bias-free. The modulator (Eq. 11) holds one latent e per synthetic sample (num_classes ×
+cpc rows; class c owns rows c·cpc … c·cpc+cpc−1, REFERENCE.md "Generator"): m_1 = ReLU(e),
+m_{i+1} = ReLU(A_i m_i + a_i). Each modulation scales a sine layer's output, broadcast over points.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dd3d.nn.siren import SineLayer, siren_init_
+
+
+class PointGenerator(nn.Module):
+    """Noise (B, N) in [0, 1] and sample indices (B,) -> point clouds (B, N, 3) in (−1, 1)."""
+
+    def __init__(self, num_samples: int, width: int = 256, layers: int = 2, omega0: float = 100.0) -> None:
+        super().__init__()
+        self.sines = nn.ModuleList(
+            SineLayer(1 if i == 0 else width, width, omega0, first=i == 0) for i in range(layers)
+        )
+        self.out = nn.Linear(width, 3, bias=False)
+        siren_init_(self.out, first=False)
+        self.latents = nn.Embedding(num_samples, width)
+        self.modulator = nn.ModuleList(nn.Linear(width, width) for _ in range(layers - 1))
+
+    def modulations(self, sample: torch.Tensor) -> list[torch.Tensor]:
+        """The per-layer modulations m_1 … m_L for ``sample`` (B,), each (B, width) (Eq. 11)."""
+        m = torch.relu(self.latents(sample))
+        mods = [m]
+        for linear in self.modulator:
+            m = torch.relu(linear(m))
+            mods.append(m)
+        return mods
+
+    def forward(self, noise: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+        """Map noise (B, N) to points (B, N, 3) under the conditions of ``sample`` (B,) (Eq. 12).
+
+        Activations stay (B, N, width): every Linear is one (B·N, width) GEMM and each modulation
+        (B, 1, width) broadcasts over the points without being copied.
+        """
+        x = noise.unsqueeze(-1)
+        for layer, m in zip(self.sines, self.modulations(sample)):
+            x = layer(x, m.unsqueeze(1))
+        return torch.tanh(self.out(x))
+
+    def sample_noise(self, batch: int, points: int, generator: torch.Generator | None = None,
+                     device: torch.device | str | None = None) -> torch.Tensor:
+        """Uniform U(0, 1) noise (batch, points), drawn on the CPU (so a CPU ``generator`` works on any
+        device) and moved to ``device`` (default: the module's) in the module's dtype."""
+        ref = self.out.weight
+        noise = torch.rand(batch, points, generator=generator, dtype=ref.dtype)
+        return noise.to(ref.device if device is None else device)
+
+    def generate(self, sample: torch.Tensor, points: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Clouds (B, points, 3) for ``sample`` (B,) from fresh uniform noise."""
+        return self(self.sample_noise(sample.shape[0], points, generator), sample)

@@ -1,0 +1,144 @@
+"""Distilled sets on disk: ``synthetic.h5`` (ModelNet h5 layout), ``generator.pt``, PLY and NPZ exports.
+
+``synthetic.h5`` follows the ModelNet40 h5 release (``data`` (M, P, 3) float32, ``label`` (M, 1)),
+so any PointNet training script reads it; segmentation sets add ``pid`` (M, P) as in ShapeNet-part.
+``generator.pt`` holds only tensors and plain values (loaded with ``weights_only=True``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from dd3d.data.h5util import Key, read_h5
+from dd3d.distill.base import DistillContext, SyntheticSet
+from dd3d.errors import DD3DError
+from dd3d.io import atomic_path, load_checkpoint
+from dd3d.nn.generator import PointGenerator
+from dd3d.nn.rotator import Rotator
+
+SYNTHETIC_FILE = "synthetic.h5"
+GENERATOR_FILE = "generator.pt"
+GENERATOR_FORMAT = "dd3d-generator/1"
+
+
+def write_synthetic_h5(path: Path, synthetic: SyntheticSet, class_names: list[str]) -> None:
+    """Write a synthetic set in the ModelNet h5 layout (atomically), class names as an attribute."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("data", data=synthetic.points.astype(np.float32))
+        dtype = np.uint8 if len(class_names) <= 256 else np.int32
+        f.create_dataset("label", data=synthetic.labels.reshape(-1, 1).astype(dtype))
+        if synthetic.parts is not None:
+            f.create_dataset("pid", data=synthetic.parts.astype(np.uint8))
+        f.attrs["class_names"] = np.array(class_names, dtype=h5py.string_dtype())
+
+
+def read_synthetic_h5(path: Path) -> tuple[SyntheticSet, list[str] | None]:
+    """Read a file written by :func:`write_synthetic_h5` (or any ModelNet-layout h5)."""
+    arrays = read_h5(path, [Key("data", "f", (("M", "P", 3),)), Key("label", "iu", (("M", 1), ("M",))),
+                            Key("pid", "iu", (("M", "P"),), optional=True)])
+    with h5py.File(path, "r") as f:
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs.get("class_names", [])] or None
+    labels = arrays["label"].reshape(-1).astype(np.int64)
+    return SyntheticSet(arrays["data"].astype(np.float32), labels, arrays.get("pid")), names
+
+
+def generator_payload(method: Any, ctx: DistillContext) -> dict[str, Any]:
+    """What ``generator.pt`` holds: weights plus everything needed to rebuild and regenerate."""
+    g = ctx.cfg.distill.generator
+    return {
+        "format": GENERATOR_FORMAT,
+        "generator": method.generator.state_dict(),
+        "rotator": method.rotator.state_dict(),
+        "rotator_kind": method.rotator.kind,
+        "rotator_fourier": ctx.cfg.model.rotator.fourier,
+        "rotator_omega": ctx.cfg.model.rotator.omega,
+        "num_classes": ctx.num_classes,
+        "cpc": ctx.cpc,
+        "width": g.width,
+        "layers": g.layers,
+        "omega0": g.omega0,
+        "class_names": list(ctx.real.class_names),
+        "task": ctx.task.kind,
+    }
+
+
+class LoadedGenerator:
+    """A trained generator and rotator read back from ``generator.pt``."""
+
+    def __init__(self, path: Path) -> None:
+        state = load_checkpoint(path, what="dd3d generator file")
+        if state.get("format") != GENERATOR_FORMAT:
+            raise DD3DError(f"{path}: not a dd3d generator file (format {state.get('format')!r}, "
+                            f"expected {GENERATOR_FORMAT!r})")
+        self.meta = {k: v for k, v in state.items() if k not in ("generator", "rotator")}
+        self.num_classes, self.cpc = int(state["num_classes"]), int(state["cpc"])
+        self.class_names: list[str] = list(state["class_names"])
+        self.generator = PointGenerator(self.num_classes * self.cpc, state["width"], state["layers"], state["omega0"])
+        self.rotator = Rotator(state["rotator_kind"], state["rotator_fourier"], state["rotator_omega"])
+        try:
+            self.generator.load_state_dict(state["generator"])
+            self.rotator.load_state_dict(state["rotator"])
+        except RuntimeError:
+            raise DD3DError(f"{path}: generator weights do not match the sizes recorded in the file") from None
+        self.generator.eval()
+
+    @torch.no_grad()
+    def generate(self, points: int, generator: torch.Generator) -> SyntheticSet:
+        """All K·cpc clouds at ``points`` points from fresh noise, unit-sphere normalised."""
+        from dd3d.data.transforms import normalize_unit_sphere
+
+        samples = torch.arange(self.num_classes * self.cpc)
+        clouds = normalize_unit_sphere(self.generator.generate(samples, points, generator))
+        labels = samples // self.cpc
+        return SyntheticSet(clouds.numpy().astype(np.float32), labels.numpy())
+
+
+def write_ply(path: Path, synthetic: SyntheticSet) -> None:
+    """All clouds in one binary PLY with per-vertex ``cloud`` and ``label`` (and ``part``) properties.
+
+    Hand-written because Open3D's writer cannot store extra per-vertex properties; the layout is
+    plain binary little-endian PLY that Open3D, MeshLab and CloudCompare read.
+    """
+    m, p, _ = synthetic.points.shape
+    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("cloud", "<i4"), ("label", "<i4")]
+    if synthetic.parts is not None:
+        fields.append(("part", "<i4"))
+    rows = np.empty(m * p, dtype=fields)
+    xyz = synthetic.points.reshape(-1, 3)
+    rows["x"], rows["y"], rows["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    rows["cloud"] = np.repeat(np.arange(m), p)
+    rows["label"] = np.repeat(synthetic.labels, p)
+    if synthetic.parts is not None:
+        rows["part"] = synthetic.parts.reshape(-1)
+    ply_types = {"<f4": "float", "<i4": "int"}
+    header = ["ply", "format binary_little_endian 1.0", f"element vertex {m * p}"]
+    header += [f"property {ply_types[t]} {name}" for name, t in fields] + ["end_header"]
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(("\n".join(header) + "\n").encode())
+        f.write(rows.tobytes())
+
+
+def write_npz(path: Path, synthetic: SyntheticSet, class_names: list[str]) -> None:
+    arrays = {"data": synthetic.points, "label": synthetic.labels, "class_names": np.array(class_names)}
+    if synthetic.parts is not None:
+        arrays["pid"] = synthetic.parts
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+
+def write_any(path: Path, synthetic: SyntheticSet, class_names: list[str]) -> None:
+    """Write by extension: ``.h5`` (ModelNet layout), ``.ply`` or ``.npz``."""
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        write_synthetic_h5(path, synthetic, class_names)
+    elif suffix == ".ply":
+        write_ply(path, synthetic)
+    elif suffix == ".npz":
+        write_npz(path, synthetic, class_names)
+    else:
+        raise DD3DError(f"--out {path}: unknown file type {suffix!r} (expected .h5, .ply or .npz)")

@@ -1,0 +1,91 @@
+"""Collect ``dd3d eval`` results into a Table-1-style table (rows dataset × setting × cpc, columns methods)."""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from dd3d.errors import DD3DError
+
+METHOD_ORDER = ["random", "herding", "kcenter", "gm", "dm", "tm", "sadm", "pcc", "dd3d"]
+
+
+def _metrics_file(path: Path) -> Path:
+    for candidate in (path, path / "metrics.json", path / "eval" / "metrics.json"):
+        if candidate.is_file():
+            return candidate
+    raise DD3DError(f"{path}: no metrics.json here or in {path / 'eval'} (run `dd3d eval` first)")
+
+
+def collect(paths: list[Path]) -> list[dict[str, Any]]:
+    """One record per evaluation folder, checked for the fields the table needs."""
+    records = []
+    for path in paths:
+        file = _metrics_file(path)
+        try:
+            record = json.loads(file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise DD3DError(f"{file}: not valid JSON") from None
+        missing = [k for k in ("method", "cpc", "dataset", "setting", "oa_mean", "oa_std") if k not in record]
+        if missing:
+            raise DD3DError(f"{file}: missing {', '.join(missing)} (not written by `dd3d eval`?)")
+        records.append(record)
+    return records
+
+
+def _column(record: dict[str, Any], backbones: set[str]) -> str:
+    name = record["method"]
+    return f"{name} ({record.get('backbone')})" if len(backbones) > 1 else name
+
+
+def _grid(records: list[dict[str, Any]]) -> tuple[list[tuple], list[str], dict]:
+    backbones = {r.get("backbone") for r in records}
+    cells: dict[tuple, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        cells[(r["dataset"], r["setting"], r["cpc"])][_column(r, backbones)].append(r)
+    columns = sorted({c for row in cells.values() for c in row},
+                     key=lambda c: (METHOD_ORDER.index(c.split(" ")[0]) if c.split(" ")[0] in METHOD_ORDER else 99, c))
+    rows = sorted(cells, key=lambda k: (k[0], k[1], k[2] or 0))
+    return rows, columns, cells
+
+
+def _cell(entries: list[dict[str, Any]]) -> tuple[float, float] | None:
+    """Mean ± std over every run of every entry (e.g. 2 distillations × 5 evaluations)."""
+    runs = [v for e in entries for v in e.get("oa_runs", [e["oa_mean"]])]
+    if not runs:
+        return None
+    mean = sum(runs) / len(runs)
+    std = (sum((v - mean) ** 2 for v in runs) / len(runs)) ** 0.5
+    return 100 * mean, 100 * std
+
+
+def render_markdown(records: list[dict[str, Any]]) -> str:
+    rows, columns, cells = _grid(records)
+    out = ["| dataset | setting | cpc | " + " | ".join(columns) + " |", "|---" * (3 + len(columns)) + "|"]
+    for key in rows:
+        values = [_cell(cells[key][c]) if c in cells[key] else None for c in columns]
+        best = max((v[0] for v in values if v is not None), default=None)
+        text = []
+        for v in values:
+            if v is None:
+                text.append("—")
+            else:
+                s = f"{v[0]:.2f} ± {v[1]:.2f}"
+                text.append(f"**{s}**" if v[0] == best and len(values) > 1 else s)
+        out.append(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(text) + " |")
+    out.append("")
+    out.append("Overall accuracy (%) at the final epoch, mean ± std over all evaluation runs; bold: best in row.")
+    return "\n".join(out) + "\n"
+
+
+def render_csv(records: list[dict[str, Any]]) -> str:
+    rows, columns, cells = _grid(records)
+    lines = ["dataset,setting,cpc," + ",".join(f"{c} mean,{c} std" for c in columns)]
+    for key in rows:
+        parts = []
+        for c in columns:
+            v = _cell(cells[key][c]) if c in cells[key] else None
+            parts += ["", ""] if v is None else [f"{v[0]:.2f}", f"{v[1]:.2f}"]
+        lines.append(f"{key[0]},{key[1]},{key[2]}," + ",".join(parts))
+    return "\n".join(lines) + "\n"

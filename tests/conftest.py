@@ -1,0 +1,47 @@
+"""Shared fixtures: tiny configs on the built-in dataset, and a runner for the CLI."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dd3d.config import Config, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A built-in dataset small enough for tests to train in seconds.
+TINY = [
+    "data.resolution=128",
+    "data.builtin.train_per_class=16",
+    "data.builtin.test_per_class=8",
+    "train.epochs=6",
+    "train.batch_size=16",
+    "train.lr=0.003",
+    "device=cpu",
+]
+
+
+@pytest.fixture
+def tiny_cfg() -> Config:
+    return load_config(REPO / "configs" / "shapes.yaml", TINY)
+
+
+def run_cli(*args: str, module: str = "dd3d", timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m <module> args`` from the repository root and capture its output."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """The process failed with exactly one non-empty stderr line containing ``fragments`` and no traceback."""
+    assert result.returncode != 0, result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
