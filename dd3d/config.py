@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -218,6 +219,9 @@ def _strip_optional(tp: Any) -> Any:
     return inner
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _check_value(value: Any, tp: Any, meta: typing.Mapping[str, Any], where: str) -> Any:
     """Return ``value`` converted to ``tp`` or raise a one-line ConfigError."""
     expected = _type_name(tp)
@@ -235,6 +239,8 @@ def _check_value(value: Any, tp: Any, meta: typing.Mapping[str, Any], where: str
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: got {value!r}, expected {expected}")
         return value
+    if tp is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        value = float(value)  # PyYAML reads 1e-5 (no dot) as a string; accept it as the number it is
     if tp in (int, float):
         ok = isinstance(value, int) and not isinstance(value, bool)
         if tp is float:

@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from dd3d.config import Config
-from dd3d.data import load_raw_split, prepare_at
+from dd3d.data import load_raw_split, prepare_at, select_classes
 from dd3d.data.base import PointCloudSet
 from dd3d.distill.base import SyntheticSet, resample_set
 from dd3d.errors import DD3DError
@@ -31,7 +31,9 @@ from dd3d.train import Task, fit, make_rotator, new_run
 class SyntheticSource:
     """Where the training clouds of each evaluation run come from: a fixed set or a generator."""
 
-    def __init__(self, run_dir: Path, class_names: list[str]) -> None:
+    def __init__(self, run_dir: Path, class_names: list[str], limited: bool = False) -> None:
+        """``class_names``: the dataset's classes; with ``limited`` (``data.max_classes``) the
+        synthetic set may hold a subset of them, which then selects the test classes."""
         if not run_dir.is_dir():
             raise DD3DError(f"--synthetic {run_dir}: run folder not found")
         self.generator: LoadedGenerator | None = None
@@ -44,10 +46,11 @@ class SyntheticSource:
         else:
             raise DD3DError(f"--synthetic {run_dir}: no {SYNTHETIC_FILE} or {GENERATOR_FILE} in this folder "
                             "(expected the output folder of `dd3d distill`)")
-        if names is not None and list(names) != list(class_names):
+        names = list(names) if names is not None else list(class_names)
+        if names != list(class_names) and not (limited and set(names) <= set(class_names)):
             raise DD3DError(f"{run_dir}: synthetic classes {names[:4]}… differ from the config's dataset "
                             f"classes {class_names[:4]}… (evaluate with the config used to distil)")
-        self.class_names = class_names
+        self.class_names = names
 
     def clouds(self, points: int, seed: int) -> PointCloudSet:
         """The training set of one evaluation run at ``points`` points per cloud."""
@@ -79,8 +82,9 @@ def evaluate_synthetic(cfg: Config, run_dir: Path, out: Path | None = None, back
     device = resolve_device(cfg.device, cfg.threads)
     backbone = backbone or cfg.model.name
     test_raw = load_raw_split(cfg, cfg.data.test_split)
+    source = SyntheticSource(run_dir, test_raw.class_names, limited=cfg.data.max_classes is not None)
+    test_raw = select_classes(test_raw, source.class_names)
     test = prepare_at(test_raw, cfg, cfg.data.test_split, cfg.eval.resolution)
-    source = SyntheticSource(run_dir, test.class_names)
     task = Task.of(cfg.task, test)
     finals, bests = [], []
     start = time.perf_counter()

@@ -31,9 +31,11 @@ def test_expected_configs_exist() -> None:
 
 def test_overrides_apply_with_yaml_types(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, "data:\n  resolution: 512\n"),
-                      ["data.resolution=256", "train.epochs=3", "augment.enabled=false", "train.lr=0.01"])
+                      ["data.resolution=256", "train.epochs=3", "augment.enabled=false", "train.lr=0.01",
+                       "train.weight_decay=1e-5"])
     assert cfg.data.resolution == 256 and cfg.train.epochs == 3
     assert cfg.augment.enabled is False and cfg.train.lr == 0.01
+    assert cfg.train.weight_decay == 1e-5  # YAML 1.1 reads "1e-5" as a string
 
 
 def test_relative_root_is_anchored_to_config_folder(tmp_path: Path) -> None:

@@ -104,16 +104,16 @@ def test_train_and_test_differ():
 
 
 def test_instance_independent_of_resolution():
-    """Cloud i is the same object at 512 and 4096 points: its sparse points lie on the dense
-    surface (up to sampling spacing), far closer than to another instance of the class."""
-    per = 3
-    sparse = build_shapes("train", per, 512, seed=2)
-    dense = build_shapes("train", per, 4096, seed=2)
+    """Cloud i is the same object at 256 and 2048 points: its sparse points lie on the dense
+    surface (up to the sampling spacing), much closer than to another instance of its class."""
+    per = 2
+    sparse = build_shapes("train", per, 256, seed=2)
+    dense = build_shapes("train", per, 2048, seed=2)
     same = np.array([_nn_distance(sparse.points[i], dense.points[i]) for i in range(len(sparse))])
-    other = np.array([_nn_distance(sparse.points[i], dense.points[i - 1 if i % per else i + 1])
+    other = np.array([_nn_distance(sparse.points[i], dense.points[i + 1 - 2 * (i % per)])
                       for i in range(len(sparse))])
-    assert same.max() < 0.03
-    assert np.median(other) > 3 * np.median(same)
+    assert same.max() < 0.04
+    assert np.median(other) > 2 * np.median(same)
     np.testing.assert_allclose(sparse.points.mean(axis=1), dense.points.mean(axis=1), atol=0.1)
 
 

@@ -11,7 +11,8 @@ from dd3d.data.base import DatasetSplits, PointCloudSet
 from dd3d.data.prepare import prepare_split
 from dd3d.errors import DataError
 
-__all__ = ["DatasetSplits", "PointCloudSet", "load_dataset", "load_raw_split", "prepare_at"]
+__all__ = ["DatasetSplits", "PointCloudSet", "load_dataset", "load_raw_split", "load_train_split", "prepare_at",
+           "select_classes"]
 
 
 def load_raw_split(cfg: Config, split: str) -> PointCloudSet:
@@ -46,36 +47,41 @@ def prepare_at(raw: PointCloudSet, cfg: Config, split: str, points: int) -> Poin
     return prepare_split(raw, dataclasses.replace(cfg.data, resolution=points), split)
 
 
-def _keep_largest_classes(train: PointCloudSet, test: PointCloudSet, k: int) -> tuple[PointCloudSet, PointCloudSet]:
-    """Keep the ``k`` classes with most training clouds (e.g. MVPNet100), relabelled 0..k-1 by name order."""
-    if k >= train.num_classes:
-        return train, test
+def largest_classes(train: PointCloudSet, k: int) -> list[str]:
+    """Names of the ``k`` classes with most training clouds (e.g. MVPNet100), in label order."""
     counts = np.bincount(train.labels, minlength=train.num_classes)
-    keep = sorted(np.argsort(-counts, kind="stable")[:k].tolist())
-    remap = np.full(train.num_classes, -1, dtype=np.int64)
-    remap[keep] = np.arange(k)
-    names = [train.class_names[i] for i in keep]
+    return [train.class_names[i] for i in sorted(np.argsort(-counts, kind="stable")[:k].tolist())]
 
-    def select(split: PointCloudSet) -> PointCloudSet:
-        index = np.flatnonzero(remap[split.labels] >= 0)
-        sub = split.subset(index)
-        return PointCloudSet(points=sub.points, labels=remap[sub.labels], class_names=names,
-                             parts=sub.parts, part_names=sub.part_names, category_parts=sub.category_parts,
-                             source=sub.source, names=sub.names)
 
-    return select(train), select(test)
+def select_classes(split: PointCloudSet, names: list[str]) -> PointCloudSet:
+    """The clouds of the classes ``names``, relabelled 0..len(names)-1 in that order."""
+    if names == split.class_names:
+        return split
+    missing = [n for n in names if n not in split.class_names]
+    if missing:
+        raise DataError(f"{split.source}: classes {', '.join(missing)} not in this dataset")
+    remap = np.full(split.num_classes, -1, dtype=np.int64)
+    remap[[split.class_names.index(n) for n in names]] = np.arange(len(names))
+    sub = split.subset(np.flatnonzero(remap[split.labels] >= 0))
+    return PointCloudSet(points=sub.points, labels=remap[sub.labels], class_names=list(names), parts=sub.parts,
+                         part_names=sub.part_names, category_parts=sub.category_parts, source=sub.source,
+                         names=sub.names)
+
+
+def load_train_split(cfg: Config) -> PointCloudSet:
+    """The raw training split, limited to ``data.max_classes`` classes when set."""
+    train = load_raw_split(cfg, cfg.data.train_split)
+    if cfg.task == "segmentation" and train.parts is None:
+        raise DataError(f"{train.source}: task 'segmentation' needs per-point part labels, this dataset has none")
+    if cfg.data.max_classes is not None and cfg.data.max_classes < train.num_classes:
+        train = select_classes(train, largest_classes(train, cfg.data.max_classes))
+    return train
 
 
 def load_dataset(cfg: Config) -> DatasetSplits:
     """Load and prepare the train and test splits named by ``cfg.data``."""
-    train = load_raw_split(cfg, cfg.data.train_split)
-    test = load_raw_split(cfg, cfg.data.test_split)
-    if train.class_names != test.class_names:
-        raise DataError(f"{test.source}: test classes differ from training classes ({train.source})")
-    if cfg.task == "segmentation" and train.parts is None:
-        raise DataError(f"{train.source}: task 'segmentation' needs per-point part labels, this dataset has none")
-    if cfg.data.max_classes is not None:
-        train, test = _keep_largest_classes(train, test, cfg.data.max_classes)
+    train = load_train_split(cfg)
+    test = select_classes(load_raw_split(cfg, cfg.data.test_split), train.class_names)
     return DatasetSplits(
         train=prepare_split(train, cfg.data, cfg.data.train_split),
         test=prepare_split(test, cfg.data, cfg.data.test_split),

@@ -75,6 +75,8 @@ def _fibonacci_sphere(n: int) -> np.ndarray:
 
 _CUBE_CORNERS = np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)])
 _FIBONACCI_SPHERE = _fibonacci_sphere(256)
+_RIM = _circle(_OUTLINE_STEPS)
+_TUBE = _circle(8)[:, [0, 2]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,7 +158,7 @@ class _Frustum(_Primitive):
         u = rng.uniform(size=n)
         theta = rng.uniform(0.0, 2.0 * np.pi, n)
         # Lateral: the density along the axis grows with the radius, so invert r^2 linearly.
-        if np.isclose(self.r0, self.r1):
+        if abs(self.r0 - self.r1) < 1e-9:
             radius, t = np.full(n, self.r0), u
         else:
             radius = np.sqrt(self.r0**2 + u * (self.r1**2 - self.r0**2))
@@ -169,7 +171,7 @@ class _Frustum(_Primitive):
         return np.stack([radius * np.cos(theta), y, radius * np.sin(theta)], axis=1)
 
     def _local_outline(self) -> np.ndarray:
-        rims = [_circle(_OUTLINE_STEPS) * r + (0.0, y, 0.0)
+        rims = [_RIM * r + (0.0, y, 0.0)
                 for r, y in ((self.r0, -self.h / 2), (self.r1, self.h / 2))]
         return np.concatenate(rims)
 
@@ -237,7 +239,7 @@ class _Torus(_Primitive):
 
     def _local_outline(self) -> np.ndarray:
         theta = self.start + np.linspace(0.0, self.arc, _OUTLINE_STEPS)
-        tube = _circle(8)[:, [0, 2]] * self.r + (self.R, 0.0)  # (ring offset, height) around the tube
+        tube = _TUBE * self.r + (self.R, 0.0)  # (ring offset, height) around the tube
         ring = np.stack([np.cos(theta), np.sin(theta)], axis=1)
         return np.concatenate([np.stack([ring[:, 0] * d, np.full(len(ring), y), ring[:, 1] * d], axis=1)
                                for d, y in tube])

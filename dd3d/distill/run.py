@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from dd3d.config import Config, dump_config, rotator_kind
-from dd3d.data import load_raw_split, prepare_at
+from dd3d.data import load_train_split, prepare_at
 from dd3d.device import describe, resolve_device
 from dd3d.distill import build_method
 from dd3d.distill.base import DistillContext, Method
@@ -34,7 +34,7 @@ SUMMARY_FILE = "distill.json"
 def build_context(cfg: Config, device: torch.device) -> DistillContext:
     """Load the training split once and prepare it at the distillation and evaluation resolutions."""
     split = cfg.data.train_split
-    raw = load_raw_split(cfg, split)
+    raw = load_train_split(cfg)
     real = prepare_at(raw, cfg, split, cfg.distill.resolution)
     real_full = real if cfg.eval.resolution == cfg.distill.resolution else prepare_at(raw, cfg, split, cfg.eval.resolution)
     return DistillContext(cfg, Task.of(cfg.task, real), real, real_full, device, cfg.seed)
@@ -50,6 +50,7 @@ def distill(cfg: Config, out: Path, resume: bool = False, progress: bool = True,
     """Run ``cfg.distill.method`` and write the run folder ``out``; returns the summary written."""
     device = resolve_device(cfg.device, cfg.threads)
     ctx = build_context(cfg, device)
+    torch.manual_seed(cfg.seed)  # the method's own initialisation (e.g. generator weights)
     method = build_method(cfg.distill.method, ctx)
     start_iteration, previous_seconds = 0, 0.0
     if resume:
