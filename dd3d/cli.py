@@ -165,7 +165,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     overrides = list(args.overrides) + ([f"eval.runs={args.runs}"] if args.runs is not None else [])
     cfg = load_config(args.config, overrides)
     out = args.out or args.synthetic / "eval"
-    out.mkdir(parents=True, exist_ok=True)
     m = evaluate_synthetic(cfg, args.synthetic, out, backbone=args.backbone)
     print(f"{m['method']} cpc={m['cpc']} {m['backbone']}: OA {100 * m['oa_mean']:.2f} ± {100 * m['oa_std']:.2f} "
           f"(final epoch, {m['runs']} runs); best-epoch {100 * m['oa_best_epoch_mean']:.2f} (test-set selection) "

@@ -76,3 +76,67 @@ def test_bad_flags_are_one_line(args: list[str], fragments: list[str]) -> None:
 def test_lab_help_works() -> None:
     result = run_cli("--help", module="viewer.app")
     assert result.returncode == 0 and "--screenshot" in result.stdout and "--config" in result.stdout
+
+
+DISTILL_TINY = ["data.resolution=32", "data.builtin.train_per_class=3", "data.builtin.test_per_class=2",
+                "data.max_classes=2", "distill.resolution=32", "eval.resolution=32", "distill.iterations=1",
+                "distill.outer_loop=1", "distill.inner_loop=0", "distill.real_batch=2", "distill.generator.width=16",
+                "eval.epochs=1", "eval.runs=1", "device=cpu"]
+
+
+def test_distill_generate_eval_table_from_the_command_line(tmp_path: Path) -> None:
+    sets = sum((["--set", s] for s in DISTILL_TINY), [])
+    run = tmp_path / "dd3d"
+    result = run_cli("distill", "--config", "configs/shapes.yaml", "--method", "dd3d", "--cpc", "2", "--out", str(run), *sets)
+    assert result.returncode == 0, result.stderr
+    assert "dd3d cpc=2: 4 clouds" in result.stdout
+    for name in ("out.h5", "out.ply", "out.npz"):
+        result = run_cli("generate", "--run", str(run), "--points", "300", "--out", str(tmp_path / name))
+        assert result.returncode == 0, result.stderr
+    import h5py
+
+    with h5py.File(tmp_path / "out.h5") as f:
+        assert f["data"].shape == (4, 300, 3) and f["label"].shape == (4, 1)
+    assert (tmp_path / "out.ply").read_bytes().startswith(b"ply\nformat binary_little_endian 1.0\nelement vertex 1200\n")
+    result = run_cli("eval", "--config", "configs/shapes.yaml", "--synthetic", str(run), *sets)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((run / "eval" / "metrics.json").read_text())["method"] == "dd3d"
+    result = run_cli("table", str(run), "--out", str(tmp_path / "t.md"))
+    assert result.returncode == 0 and "| shapes | aligned | 2 |" in (tmp_path / "t.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["distill", "--config", "configs/shapes.yaml", "--method", "magic", "--out", "x"], ["--method", "'magic'"]),
+        (["distill", "--config", "configs/shapes.yaml", "--cpc", "0", "--out", "x"], ["--cpc", "got 0", ">= 1"]),
+        (["eval", "--config", "configs/shapes.yaml", "--synthetic", "/nonexistent/run"], ["/nonexistent/run", "not found"]),
+        (["generate", "--run", "/nonexistent/run", "--points", "10", "--out", "x.h5"], ["/nonexistent/run", "not found"]),
+        (["table", "/nonexistent/run"], ["/nonexistent/run", "metrics.json"]),
+    ],
+)
+def test_bad_distill_inputs_are_one_line(args: list[str], fragments: list[str]) -> None:
+    assert_one_line_error(run_cli(*args), *fragments)
+
+
+def test_corrupt_generator_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "generator.pt").write_bytes(b"PK\x03\x04 definitely not a checkpoint")
+    result = run_cli("generate", "--run", str(tmp_path), "--points", "10", "--out", str(tmp_path / "o.h5"))
+    assert_one_line_error(result, "generator.pt", "corrupt")
+    assert not (tmp_path / "o.h5").exists() and not list(tmp_path.glob(".*tmp"))
+
+
+def test_generator_file_that_would_run_code_is_refused(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):  # noqa: ANN204
+            return (open, (str(marker), "w"))
+
+    import torch
+
+    torch.save({"format": "dd3d-generator/1", "payload": Exploit()}, tmp_path / "generator.pt", pickle_protocol=2)
+    marker.unlink(missing_ok=True)
+    result = run_cli("generate", "--run", str(tmp_path), "--points", "10", "--out", str(tmp_path / "o.h5"))
+    assert_one_line_error(result, "generator.pt", "refused")
+    assert not marker.exists()

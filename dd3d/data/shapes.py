@@ -7,9 +7,10 @@ area (largest-remainder rounding), and each primitive samples its own surface un
 Proportions (leg length, wing span, number of legs, shade shape, ...) are drawn per instance and
 parts are jittered, so classes share primitives and silhouettes and are not trivially separable.
 
-Objects are upright (y up, like aligned ModelNet), then centred on their point mean and scaled so
-the farthest point has norm 1 (ModelNet-style; the scale therefore varies by well under a percent
-with the resolution).
+Objects are upright (y up, like aligned ModelNet), centred on their bounding box and scaled into
+the unit ball. The box and radius come from fixed outline points of the primitives (box corners,
+rim circles, ...), not from the samples, so the transform does not change with the resolution; the
+farthest sample therefore has a norm of at most 1 and typically above 0.95.
 
 Determinism: cloud ``i`` of class ``c`` in split ``s`` is fully fixed by ``(seed, s, c, i)``. Its
 shape parameters come from a random stream that does not depend on ``points`` or ``per_class``, so
@@ -81,7 +82,7 @@ _TUBE = _circle(8)[:, [0, 2]]
 
 @dataclass(frozen=True, kw_only=True)
 class _Primitive:
-    centre: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    centre: ArrayLike = (0.0, 0.0, 0.0)
     rot: np.ndarray | None = None
 
     def area(self) -> float:
@@ -197,7 +198,8 @@ class _Ellipsoid(_Primitive):
     def area(self) -> float:
         a, b, c = self.axes
         p = 1.6075
-        return float(4.0 * np.pi * (((a * b) ** p + (a * c) ** p + (b * c) ** p) / 3.0) ** (1.0 / p))
+        mean = ((a * b) ** p + (a * c) ** p + (b * c) ** p) / 3.0
+        return float(4.0 * np.pi * mean ** (1.0 / p))
 
     def _local(self, rng: np.random.Generator, n: int) -> np.ndarray:
         a, b, c = self.axes
@@ -240,16 +242,16 @@ class _Torus(_Primitive):
     def _local_outline(self) -> np.ndarray:
         theta = self.start + np.linspace(0.0, self.arc, _OUTLINE_STEPS)
         tube = _TUBE * self.r + (self.R, 0.0)  # (ring offset, height) around the tube
-        ring = np.stack([np.cos(theta), np.sin(theta)], axis=1)
-        return np.concatenate([np.stack([ring[:, 0] * d, np.full(len(ring), y), ring[:, 1] * d], axis=1)
-                               for d, y in tube])
+        rings = [np.stack([np.cos(theta) * d, np.full(len(theta), y), np.sin(theta) * d], axis=1)
+                 for d, y in tube]
+        return np.concatenate(rings)
 
 
 def _cyl(r: float, h: float, centre: ArrayLike, axis: str = "y", r1: float | None = None,
          bottom: bool = True, top: bool = True) -> _Frustum:
     """A cylinder (or frustum/cone when ``r1`` is given) along ``axis`` centred on ``centre``."""
     return _Frustum(r, r if r1 is None else r1, h, bottom, top,
-                    centre=tuple(np.asarray(centre, dtype=float)), rot=_AXIS[axis])
+                    centre=np.asarray(centre, dtype=float), rot=_AXIS[axis])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,15 +271,16 @@ def _legs(rng: np.random.Generator, feet: list[tuple[float, float]], length: flo
           thick: float) -> list[_Primitive]:
     """Vertical legs from the floor (y=0) up to ``length``, round or square, at ``feet`` (x, z)."""
     round_legs = rng.uniform() < 0.5
-    legs: list[_Primitive] = []
+    legs = []
     for x, z in feet:
         c = _at(rng, x, length / 2, z, 0.015)
         legs.append(_cyl(thick / 2, length, c) if round_legs
-                    else _Box((thick, length, thick), centre=tuple(c)))
+                    else _Box((thick, length, thick), centre=c))
     return legs
 
 
-def _corner_feet(rng: np.random.Generator, w: float, d: float, inset: float) -> list[tuple[float, float]]:
+def _corner_feet(rng: np.random.Generator, w: float, d: float,
+                 inset: float) -> list[tuple[float, float]]:
     """Four corner feet, or three (two at the back, one in front) one time in four."""
     x, z = w / 2 - inset, d / 2 - inset
     if rng.uniform() < 0.25:
@@ -288,7 +291,7 @@ def _corner_feet(rng: np.random.Generator, w: float, d: float, inset: float) -> 
 def _framed_box(size: tuple[float, float, float], origin: np.ndarray, rot: np.ndarray,
                 local: tuple[float, float, float]) -> _Box:
     """A box centred at ``local`` in the frame (``origin``, ``rot``) and rotated with it."""
-    return _Box(size, centre=tuple(origin + rot @ np.asarray(local)), rot=rot)
+    return _Box(size, centre=origin + rot @ np.asarray(local), rot=rot)
 
 
 def _rod(start: np.ndarray, tilt: float, length: float, radius: float,
@@ -297,23 +300,25 @@ def _rod(start: np.ndarray, tilt: float, length: float, radius: float,
     ``heading`` about y; and its far end."""
     rot = _rot("y", heading) @ _rot("z", -tilt)
     direction = rot[:, 1]
-    rod = _Frustum(radius, radius, length, False, False, centre=tuple(start + direction * length / 2), rot=rot)
-    return rod, start + direction * length
+    centre = start + direction * length / 2
+    rod = _Frustum(radius, radius, length, False, False, centre=centre, rot=rot)
+    return rod, 2 * centre - start
 
 
 def _spokes(rng: np.random.Generator, n: int, size: tuple[float, float, float], inner: float,
             y: float) -> list[_Primitive]:
     """``n`` boxes (radial length ``size[0]``) evenly turned about the y axis, ``inner`` from it."""
     mid = inner + size[0] / 2
-    return [_Box(size, rot=_rot("y", a), centre=tuple(_at(rng, mid * np.cos(a), y, -mid * np.sin(a), 0.01)))
-            for a in rng.uniform(0.0, 2.0 * np.pi) + 2.0 * np.pi * np.arange(n) / n]
+    angles = rng.uniform(0.0, 2.0 * np.pi) + 2.0 * np.pi * np.arange(n) / n
+    return [_Box(size, centre=_at(rng, mid * np.cos(a), y, -mid * np.sin(a), 0.01),
+                 rot=_rot("y", a)) for a in angles]
 
 
 def _pedestal(rng: np.random.Generator, height: float, spread: float) -> list[_Primitive]:
-    """A central column up to ``height`` on a round foot or a five-spoke star of radius ``spread``."""
+    """A column up to ``height`` on a round foot or a five-spoke star of radius ``spread``."""
     foot = rng.uniform(0.03, 0.08)
-    column: list[_Primitive] = [_cyl(rng.uniform(0.03, 0.12), height - foot,
-                                     _at(rng, 0, (height + foot) / 2, 0, 0.0), bottom=False, top=False)]
+    column = [_cyl(rng.uniform(0.03, 0.12), height - foot, (0, (height + foot) / 2, 0),
+                   bottom=False, top=False)]
     if rng.uniform() < 0.5:
         return column + _spokes(rng, 5, (spread, foot, 0.06), 0.0, foot / 2)
     return column + [_cyl(spread, foot, (0, foot / 2, 0), r1=spread * rng.uniform(0.3, 1.0))]
@@ -323,7 +328,7 @@ def _airplane(rng: np.random.Generator) -> Parts:
     u = rng.uniform
     length, fr = u(3.0, 5.0), u(0.18, 0.35)
     if u() < 0.5:  # cigar
-        fuselage: list[_Primitive] = [_Ellipsoid((fr, fr * u(0.9, 1.2), length / 2))]
+        fuselage = [_Ellipsoid((fr, fr * u(0.9, 1.2), length / 2))]
     else:  # tail cone, tube, nose cone
         tail_l, nose_l = length * u(0.15, 0.3), length * u(0.08, 0.2)
         tube_l = length - tail_l - nose_l
@@ -337,22 +342,22 @@ def _airplane(rng: np.random.Generator) -> Parts:
     else:
         span, chord, sweep = u(2.5, 5.5), u(0.4, 1.0), u(0.0, 0.7)
     wy, wz, half = u(-0.5, 0.5) * fr, u(-0.1, 0.3) * length / 2, span / 2
-    wings = [_Box((half, 0.06, chord), rot=_rot("y", side * sweep),
-                  centre=tuple(_at(rng, side * half / 2 * np.cos(sweep), wy, wz - half / 2 * np.sin(sweep))))
-             for side in (-1.0, 1.0)]
+    root = _at(rng, half / 2 * np.cos(sweep), wy, wz - half / 2 * np.sin(sweep))
+    wings = [_Box((half, 0.06, chord), centre=root * (side, 1, 1), rot=_rot("y", side * sweep))
+             for side in (-1, 1)]
     fin_h, fin_c, tail_span = u(0.5, 1.2), u(0.4, 0.8), u(0.25, 0.45) * span
-    tail = [
-        _Box((0.05, fin_h, fin_c), centre=tuple(_at(rng, 0, fr + fin_h / 2 - 0.05, -length / 2 + fin_c / 2))),
-        _Box((tail_span, 0.05, fin_c * u(0.6, 1.0)),
-             centre=tuple(_at(rng, 0, u(0.0, 1.0) * fin_h * 0.9, -length / 2 + fin_c / 2))),
-    ]
+    tail_z = (fin_c - length) / 2
+    tail = [_Box((0.05, fin_h, fin_c), centre=_at(rng, 0, fr + fin_h / 2 - 0.05, tail_z)),
+            _Box((tail_span, 0.05, fin_c * u(0.6, 1.0)),
+                 centre=_at(rng, 0, u(0.0, 0.9) * fin_h, tail_z))]
     eng_r, eng_l, kind = u(0.08, 0.18), u(0.5, 1.0), u()
     if kind < 0.2:  # propeller: hub and blade on the nose
-        hub = _cyl(fr * u(0.3, 0.6), eng_l / 3, (0, 0, (length + eng_l / 3) / 2), "z")
-        engines: list[_Primitive] = [hub, _Box((u(0.8, 1.6), 0.1, 0.03), centre=(0, 0, length / 2 + eng_l / 3))]
+        hub = _cyl(fr * u(0.3, 0.6), eng_l / 2, (0, 0, (length + eng_l / 2) / 2), "z")
+        engines = [hub, _Box((u(0.8, 1.6), 0.1, 0.03), centre=(0, 0, (length + eng_l) / 2))]
     elif kind < 0.4:  # two engines on the rear fuselage
         z = -length / 2 + length * u(0.15, 0.3)
-        engines = [_cyl(eng_r, eng_l, _at(rng, s * (fr + eng_r + 0.05), fr * 0.3, z), "z") for s in (-1, 1)]
+        engines = [_cyl(eng_r, eng_l, _at(rng, s * (fr + eng_r + 0.05), fr * 0.3, z), "z")
+                   for s in (-1, 1)]
     else:  # two or four under the wings
         stations = [u(0.12, 0.2)] if u() < 0.6 else [u(0.1, 0.16), u(0.26, 0.36)]
         engines = [_cyl(eng_r, eng_l, _at(rng, side * s * span, wy - eng_r - 0.05,
@@ -364,11 +369,11 @@ def _airplane(rng: np.random.Generator) -> Parts:
 def _bed(rng: np.random.Generator) -> Parts:
     u = rng.uniform
     length, width, th, leg = u(1.8, 2.4), u(0.8, 2.0), u(0.15, 0.5), u(0.05, 0.6)
-    mattress = [_Box((width, th, length), centre=tuple(_at(rng, 0, leg + th / 2, 0)))]
+    mattress = [_Box((width, th, length), centre=_at(rng, 0, leg + th / 2, 0))]
     ht, bottom = u(0.05, 0.15), leg * u(0.0, 1.0)
     top = leg + th + u(0.3, 1.1)
     head = [_Box((width * u(0.95, 1.1), top - bottom, ht),
-                 centre=tuple(_at(rng, 0, (top + bottom) / 2, -length / 2 - ht / 2)))]
+                 centre=_at(rng, 0, (top + bottom) / 2, -length / 2 - ht / 2))]
     feet = [(x * (width / 2 - 0.08), z * (length / 2 - 0.08)) for x in (-1, 1) for z in (-1, 1)]
     posts = leg + th + u(0.4, 1.2) if u() < 0.25 else leg  # four-poster or plain legs
     return [mattress, head, _legs(rng, feet, posts, u(0.06, 0.15))]
@@ -379,14 +384,14 @@ def _bottle(rng: np.random.Generator) -> Parts:
     rb, hb, rn = u(0.2, 0.5), u(0.8, 2.5), u(0.06, 0.18)
     kind, base = rng.integers(3), hb
     if kind == 0:  # round
-        body: list[_Primitive] = [_cyl(rb, hb, (0, hb / 2, 0), top=False)]
+        body = [_cyl(rb, hb, (0, hb / 2, 0), top=False)]
         shoulder = rb
     elif kind == 1:  # square
         body = [_Box((1.6 * rb, hb, 1.6 * rb), centre=(0, hb / 2, 0))]
         shoulder = 0.8 * rb
     else:  # flask: the neck starts where the ellipsoid is as wide as the shoulder
         body = [_Ellipsoid((rb, hb / 2, rb * u(0.8, 1.0)), centre=(0, hb / 2, 0))]
-        shoulder = max(1.2 * rn, u(0.3, 0.5) * rb)
+        shoulder = max(rn, u(0.3, 0.5) * rb)  # rn < 0.2 <= rb: the neck fits
         base = hb / 2 * (1 + np.sqrt(1 - (shoulder / rb) ** 2))
     sh, nh, ch = u(0.05, 0.8), u(0.1, 0.6), u(0.05, 0.25)
     neck = [_cyl(shoulder, sh, _at(rng, 0, base + sh / 2, 0, 0.0), r1=rn, bottom=False, top=False),
@@ -395,7 +400,7 @@ def _bottle(rng: np.random.Generator) -> Parts:
     if kind != 2 and u() < 0.25:  # jug: a handle on the body
         ring = hb * u(0.12, 0.25)
         body.append(_Torus(ring, u(0.03, 0.06), np.pi, -np.pi / 2, rot=_rot("x", np.pi / 2),
-                           centre=tuple(_at(rng, shoulder, hb - ring * u(1.0, 1.5), 0))))
+                           centre=_at(rng, shoulder, hb - ring * u(1.0, 1.5), 0)))
     return [body, neck, cap]
 
 
@@ -403,18 +408,18 @@ def _car(rng: np.random.Generator) -> Parts:
     u = rng.uniform
     w, h, length, wr = u(0.8, 1.2), u(0.3, 0.6), u(1.8, 3.0), u(0.2, 0.35)
     y0 = wr * u(0.4, 0.8)
-    body = [_Box((w, h, length), centre=tuple(_at(rng, 0, y0 + h / 2, 0)))]
+    body = [_Box((w, h, length), centre=_at(rng, 0, y0 + h / 2, 0))]
     ch, cl = u(0.2, 0.7), length * u(0.3, 0.9)
     cabin = [_Box((w * u(0.75, 0.95), ch, cl),
-                  centre=tuple(_at(rng, 0, y0 + h + ch / 2, u(-0.5, 0.5) * (length - cl))))]
+                  centre=_at(rng, 0, y0 + h + ch / 2, u(-0.5, 0.5) * (length - cl)))]
     ww, wz = u(0.12, 0.25), u(0.28, 0.38) * length
     torus = u() < 0.5
     axles = [-wz, wz] if u() < 0.8 else [-wz, 2.2 * wr - wz, wz]  # cars and six-wheel trucks
-    wheels: list[_Primitive] = []
+    wheels = []
     for x in (-1, 1):
         for z in axles:
             c = _at(rng, x * (w / 2 + ww / 2 - 0.05), wr, z)
-            wheels.append(_Torus(wr - ww / 2, ww / 2, centre=tuple(c), rot=_AXIS["x"]) if torus
+            wheels.append(_Torus(wr - ww / 2, ww / 2, centre=c, rot=_AXIS["x"]) if torus
                           else _cyl(wr, ww, c, "x"))
     return [body, cabin, wheels]
 
@@ -424,10 +429,10 @@ def _chair(rng: np.random.Generator) -> Parts:
     w, d, th, hs = u(0.8, 1.2), u(0.8, 1.2), u(0.06, 0.18), u(0.7, 1.2)
     if u() < 0.25:  # round seat, legs inside it
         w = d = min(w, d)
-        seat: list[_Primitive] = [_cyl(w / 2, th, _at(rng, 0, hs, 0))]
+        seat = [_cyl(w / 2, th, _at(rng, 0, hs, 0))]
         feet = _corner_feet(rng, w / np.sqrt(2), d / np.sqrt(2), u(0.03, 0.08))
     else:
-        seat = [_Box((w, th, d), centre=tuple(_at(rng, 0, hs, 0)))]
+        seat = [_Box((w, th, d), centre=_at(rng, 0, hs, 0))]
         feet = _corner_feet(rng, w, d, u(0.03, 0.12))
     hb, tb, bw = u(0.1, 1.3), u(0.05, 0.15), w * u(0.6, 1.0)
     origin, rot = _at(rng, 0, hs + th / 2, -d / 2 + tb / 2), _rot("x", -u(0.0, 0.3))
@@ -452,7 +457,7 @@ def _guitar(rng: np.random.Generator) -> Parts:
     r2 = r1 * u(0.6, 0.9)
     if u() < 0.6:  # acoustic: two bouts
         gap = r1 * u(0.8, 1.2)
-        body: list[_Primitive] = [_cyl(r1, t, (0, 0, 0), "z"), _cyl(r2, t, _at(rng, 0, gap, 0), "z")]
+        body = [_cyl(r1, t, (0, 0, 0), "z"), _cyl(r2, t, _at(rng, 0, gap, 0), "z")]
         top = gap + r2 * 0.8
     else:  # electric: slab with a horn
         bw, bh = 2 * r1 * u(0.8, 1.0), 2 * r1 * u(0.9, 1.2)
@@ -461,8 +466,8 @@ def _guitar(rng: np.random.Generator) -> Parts:
         top = bh / 2
     nl, hl = u(0.9, 1.6), u(0.2, 0.4)
     y = top + nl / 2
-    neck = [_Box((u(0.08, 0.14), nl, 0.06), centre=tuple(_at(rng, 0, y, 0.03, 0.01)))]
-    head = [_Box((u(0.15, 0.25), hl, 0.05), centre=tuple(_at(rng, 0, y + nl / 2 + hl / 2, 0.0)),
+    neck = [_Box((u(0.08, 0.14), nl, 0.06), centre=_at(rng, 0, y, 0.03, 0.01))]
+    head = [_Box((u(0.15, 0.25), hl, 0.05), centre=_at(rng, 0, y + nl / 2 + hl / 2, 0.0),
                  rot=_rot("x", -u(0.0, 0.3)))]
     return [body, neck, head]
 
@@ -472,8 +477,8 @@ def _lamp(rng: np.random.Generator) -> Parts:
     r0, bh, pr = u(0.08, 0.45), u(0.02, 0.2), u(0.015, 0.07)
     if u() < 0.25:  # tripod: three splayed rods meeting under the pole
         bh, splay = u(0.3, 0.8), u(0.2, 0.6)
-        base: list[_Primitive] = [_rod(np.array([0.0, bh, 0.0]), np.pi - splay, bh / np.cos(splay), pr, a)[0]
-                                  for a in u(0.0, 2.0 * np.pi) + 2.0 * np.pi * np.arange(3) / 3]
+        base = [_rod(np.array([0.0, bh, 0.0]), np.pi - splay, bh / np.cos(splay), pr, a)[0]
+                for a in u(0.0, 2.0 * np.pi) + 2.0 * np.pi * np.arange(3) / 3]
     else:
         base = [_cyl(r0, bh, _at(rng, 0, bh / 2, 0, 0.0), r1=r0 * u(0.5, 1.0))]
     kind, sh = rng.integers(4), u(0.25, 0.6)
@@ -486,11 +491,11 @@ def _lamp(rng: np.random.Generator) -> Parts:
     pole = [_cyl(pr, ph, _at(rng, 0, bh + ph / 2, 0), bottom=False, top=False)]
     top = bh + ph
     if kind == 0:  # open shade, wide at the bottom
-        shade: list[_Primitive] = [_cyl(u(0.25, 0.6), sh, _at(rng, 0, top, 0), r1=u(0.1, 0.35),
+        shade = [_cyl(u(0.25, 0.6), sh, _at(rng, 0, top, 0), r1=u(0.1, 0.35),
                                         bottom=False, top=False)]
     elif kind == 1:  # globe
         shade = [_Ellipsoid((sh * u(0.5, 0.9), sh * u(0.5, 1.0), sh * u(0.5, 0.9)),
-                            centre=tuple(_at(rng, 0, top + sh / 3, 0)))]
+                            centre=_at(rng, 0, top + sh / 3, 0))]
     else:  # uplighter bowl, wide at the top
         shade = [_cyl(u(0.05, 0.2), sh, _at(rng, 0, top + sh / 2, 0), r1=u(0.25, 0.6), top=False)]
     return [base, pole, shade]
@@ -504,12 +509,12 @@ def _mug(rng: np.random.Generator) -> Parts:
     wall, ring, tube, cy = (r0 + r1) / 2, h * u(0.2, 0.35), u(0.03, 0.07), h * u(0.4, 0.6)
     if u() < 0.65:  # round handle
         c = _at(rng, wall + ring * u(0.0, 0.4), cy, 0)
-        handle: list[_Primitive] = [_Torus(ring, tube, np.pi, -np.pi / 2, centre=tuple(c), rot=_rot("x", np.pi / 2))]
+        handle = [_Torus(ring, tube, np.pi, -np.pi / 2, centre=c, rot=_rot("x", np.pi / 2))]
     else:  # square handle: two arms and a grip
         ext = ring * u(1.0, 1.6)
-        handle = [_Box((ext, 2 * tube, 2 * tube), centre=tuple(_at(rng, wall + ext / 2, cy + s * ring, 0)))
-                  for s in (-1, 1)]
-        handle.append(_Box((2 * tube, 2 * (ring + tube), 2 * tube), centre=tuple(_at(rng, wall + ext, cy, 0))))
+        arm, grip = (ext, 2 * tube, 2 * tube), (2 * tube, 2 * (ring + tube), 2 * tube)
+        handle = [_Box(arm, centre=_at(rng, wall + ext / 2, cy + s * ring, 0)) for s in (-1, 1)]
+        handle.append(_Box(grip, centre=_at(rng, wall + ext, cy, 0)))
     return [body, handle]
 
 
@@ -517,7 +522,7 @@ def _rocket(rng: np.random.Generator) -> Parts:
     u = rng.uniform
     r, h, nh = u(0.2, 0.45), u(1.0, 3.5), u(0.3, 1.0)
     if u() < 0.6:  # one stage
-        body: list[_Primitive] = [_cyl(r, h, (0, h / 2, 0), top=False)]
+        body = [_cyl(r, h, (0, h / 2, 0), top=False)]
         rt = r
     else:  # narrower upper stage above a conical adapter
         h1, rt, th = h * u(0.4, 0.7), r * u(0.55, 0.85), u(0.05, 0.3)
@@ -526,7 +531,7 @@ def _rocket(rng: np.random.Generator) -> Parts:
                 _cyl(rt, h - h1 - th, (0, (h + h1 + th) / 2, 0), bottom=False, top=False)]
     c = _at(rng, 0, h, 0, 0.01)
     if u() < 0.5:  # cone
-        nose: list[_Primitive] = [_cyl(rt, nh, c + (0, nh / 2, 0), r1=0.0, bottom=False)]
+        nose = [_cyl(rt, nh, c + (0, nh / 2, 0), r1=0.0, bottom=False)]
     else:  # ogive-like: two frustums
         nose = [_cyl(rt, 0.45 * nh, c + (0, 0.225 * nh, 0), r1=0.7 * rt, bottom=False, top=False),
                 _cyl(0.7 * rt, 0.55 * nh, c + (0, 0.725 * nh, 0), r1=0.0, bottom=False)]
@@ -545,22 +550,24 @@ def _rocket(rng: np.random.Generator) -> Parts:
 def _sofa(rng: np.random.Generator) -> Parts:
     u = rng.uniform
     w, sh, d = u(1.6, 2.8), u(0.3, 0.6), u(0.7, 1.0)
-    seat = [_Box((w, sh, d), centre=tuple(_at(rng, 0, sh / 2, 0)))]
+    seat = [_Box((w, sh, d), centre=_at(rng, 0, sh / 2, 0))]
     if u() < 0.3:  # corner sofa: a chaise in front of one end
         cw, cd = w * u(0.3, 0.45), u(0.6, 1.0)
-        seat.append(_Box((cw, sh, cd), centre=tuple(_at(rng, rng.choice([-1, 1]) * (w - cw) / 2, sh / 2, (d + cd) / 2))))
+        x = rng.choice([-1, 1]) * (w - cw) / 2
+        seat.append(_Box((cw, sh, cd), centre=_at(rng, x, sh / 2, (d + cd) / 2)))
     hb, tb = u(0.3, 0.8), u(0.1, 0.25)
-    back = [_Box((w, sh + hb, tb), centre=tuple(_at(rng, 0, (sh + hb) / 2, -d / 2 - tb / 2)))]
+    back = [_Box((w, sh + hb, tb), centre=_at(rng, 0, (sh + hb) / 2, -d / 2 - tb / 2))]
     ta, ha = u(0.05, 0.3), sh + u(-0.1, 0.35)
     rolled = u() < 0.4
-    arms: list[_Primitive] = []
+    arms = []
     for s in (-1, 1):
         x = s * (w / 2 + ta / 2)
         if rolled:  # box topped by a roll along z
-            arms += [_Box((ta, ha - ta / 2, d + tb), centre=tuple(_at(rng, x, (ha - ta / 2) / 2, -tb / 2))),
-                     _cyl(ta / 2 * u(1.0, 1.4), d + tb, _at(rng, x, ha - ta / 2, -tb / 2), "z")]
+            low = ha - ta / 2
+            arms += [_Box((ta, low, d + tb), centre=_at(rng, x, low / 2, -tb / 2)),
+                     _cyl(ta / 2 * u(1.0, 1.4), d + tb, _at(rng, x, low, -tb / 2), "z")]
         else:
-            arms.append(_Box((ta, ha, d + tb), centre=tuple(_at(rng, x, ha / 2, -tb / 2))))
+            arms.append(_Box((ta, ha, d + tb), centre=_at(rng, x, ha / 2, -tb / 2)))
     return [seat, back, arms]
 
 
@@ -569,17 +576,18 @@ def _stool(rng: np.random.Generator) -> Parts:
     r, th, hs = u(0.2, 0.55), u(0.04, 0.15), u(0.4, 1.3)
     c = _at(rng, 0, hs - th / 2, 0)
     if u() < 0.6:
-        seat: list[_Primitive] = [_cyl(r, th, c)]
+        seat = [_cyl(r, th, c)]
         half = r / np.sqrt(2)
     else:
         half = 0.9 * r
-        seat = [_Box((2 * half, th, 2 * half), centre=tuple(c))]
+        seat = [_Box((2 * half, th, 2 * half), centre=c)]
     inset, thick = u(0.02, 0.08), u(0.04, 0.1)
     if u() < 0.3:  # bar stool
         return [seat, _pedestal(rng, hs - th, r * u(0.6, 1.0))]
     legs = _legs(rng, _corner_feet(rng, 2 * half, 2 * half, inset), hs - th, thick)
     if u() < 0.4:  # footrest ring through the legs
-        legs.append(_Torus((half - inset) * np.sqrt(2), thick / 3, centre=tuple(_at(rng, 0, hs * u(0.25, 0.45), 0))))
+        ring = _at(rng, 0, hs * u(0.25, 0.45), 0)
+        legs.append(_Torus((half - inset) * np.sqrt(2), thick / 3, centre=ring))
     return [seat, legs]
 
 
@@ -589,17 +597,18 @@ def _table(rng: np.random.Generator) -> Parts:
     d = w * u(0.4, 1.0)
     c, leg = _at(rng, 0, ht - th / 2, 0), ht - th
     if u() < 0.3:  # round top
-        top: list[_Primitive] = [_cyl(d * 0.7, th, c)]
+        top = [_cyl(d * 0.7, th, c)]
         w = d = d * 1.4 / np.sqrt(2)
     else:
-        top = [_Box((w, th, d), centre=tuple(c))]
+        top = [_Box((w, th, d), centre=c)]
     kind = u()
     if kind < 0.6:
         legs = _legs(rng, _corner_feet(rng, w, d, u(0.05, 0.2)), leg, u(0.05, 0.14))
     elif kind < 0.8:
         legs = _pedestal(rng, leg, min(w, d) * u(0.2, 0.45))
     else:  # trestle: two slabs near the ends
-        legs = [_Box((u(0.04, 0.12), leg, d * u(0.6, 0.9)), centre=tuple(_at(rng, s * (w / 2 - u(0.05, 0.25)), leg / 2, 0)))
+        slab = (u(0.04, 0.12), leg, d * u(0.6, 0.9))
+        legs = [_Box(slab, centre=_at(rng, s * (w / 2 - u(0.05, 0.25)), leg / 2, 0))
                 for s in (-1, 1)]
     return [top, legs]
 
@@ -607,14 +616,14 @@ def _table(rng: np.random.Generator) -> Parts:
 def _tree(rng: np.random.Generator) -> Parts:
     u = rng.uniform
     tr, th = u(0.03, 0.15), u(0.2, 1.5)
-    trunk: list[_Primitive] = [_cyl(tr, th, _at(rng, 0, th / 2, 0, 0.0), bottom=False, top=False)]
+    trunk = [_cyl(tr, th, _at(rng, 0, th / 2, 0, 0.0), bottom=False, top=False)]
     if u() < 0.4:  # root flare
         fh = u(0.03, 0.15)
         trunk.append(_cyl(tr * u(1.5, 3.0), fh, (0, fh / 2, 0), r1=tr, top=False))
     kind = rng.integers(3)
     if kind == 0:  # broadleaf
         a, b = u(0.4, 0.9), u(0.4, 1.3)
-        crown: list[_Primitive] = [_Ellipsoid((a, b, a * u(0.8, 1.2)), centre=tuple(_at(rng, 0, th + b * 0.8, 0)))]
+        crown = [_Ellipsoid((a, b, a * u(0.8, 1.2)), centre=_at(rng, 0, th + b * 0.8, 0))]
     elif kind == 1:  # conifer, one or two stacked cones
         r, h = u(0.4, 0.9), u(0.8, 2.0)
         crown = [_cyl(r, h, _at(rng, 0, th + h / 2, 0), r1=0.0, bottom=u() < 0.5)]
@@ -622,7 +631,7 @@ def _tree(rng: np.random.Generator) -> Parts:
             crown.append(_cyl(r * 0.7, h * 0.7, _at(rng, 0, th + h * 0.75, 0), r1=0.0))
     else:  # cluster of spheres
         big = u(0.3, 0.6)
-        crown = [_Ellipsoid((s, s, s), centre=tuple(_at(rng, 0, th + big, 0, 0.6 * big)))
+        crown = [_Ellipsoid((s, s, s), centre=_at(rng, 0, th + big, 0, 0.6 * big))
                  for s in big * u(0.6, 0.9, int(rng.integers(3, 6)))]
     return [trunk, crown]
 
@@ -650,7 +659,8 @@ _PART_OFFSETS: list[int] = np.cumsum([0] + [len(p) for p, _ in _CLASSES.values()
 def part_table() -> tuple[list[str], dict[int, list[int]]]:
     """Global part names (``"chair/seat"``, ...) and class index -> its sorted global part ids."""
     names = [f"{cls}/{part}" for cls, (parts, _) in _CLASSES.items() for part in parts]
-    ranges = {c: list(range(_PART_OFFSETS[c], _PART_OFFSETS[c + 1])) for c in range(len(CLASS_NAMES))}
+    ranges = {c: list(range(start, stop))
+              for c, (start, stop) in enumerate(zip(_PART_OFFSETS, _PART_OFFSETS[1:]))}
     return names, ranges
 
 
@@ -670,7 +680,9 @@ def _allocate(weights: np.ndarray, total: int, minimum: int) -> np.ndarray:
     return counts + minimum
 
 
-def _rng(seed: int, split: str, class_index: int, instance: int, stream: int) -> np.random.Generator:
+def _rng(seed: int, split: str, class_index: int, instance: int,
+         stream: int) -> np.random.Generator:
+    """The random stream ``stream`` of one instance; independent of every other argument set."""
     key = (_SPLITS.index(split), class_index, instance, stream)
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 
@@ -679,6 +691,31 @@ def _check(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ConfigError(f"{SOURCE}: {name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _sample(parts: Parts, points: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``points`` surface points of ``parts`` in random order, and each point's part index."""
+    areas = [np.array([prim.area() for prim in prims]) for prims in parts]
+    part_counts = _allocate(np.array([a.sum() for a in areas]), points,
+                            min(MIN_PART_POINTS, points // len(parts)))
+    xyz = np.concatenate([prim.sample(rng, m)
+                          for prims, a, n in zip(parts, areas, part_counts)
+                          for prim, m in zip(prims, _allocate(a, int(n), 0))])
+    order = rng.permutation(points)
+    return xyz[order], np.repeat(np.arange(len(parts)), part_counts)[order]
+
+
+def _normalise(xyz: np.ndarray, parts: Parts) -> np.ndarray:
+    """Centre ``xyz`` on the bounding box of the parts' outlines and scale it into the unit ball.
+
+    The outlines do not depend on the sampling, so neither does the transform, except in the rare
+    case where a sampled point lies slightly beyond an outline of a curved primitive.
+    """
+    outline = np.concatenate([prim.outline() for prims in parts for prim in prims])
+    centre = (outline.min(axis=0) + outline.max(axis=0)) / 2
+    xyz = xyz - centre
+    radius = max(np.linalg.norm(outline - centre, axis=1).max(), np.linalg.norm(xyz, axis=1).max())
+    return xyz / radius
 
 
 def make_cloud(class_index: int, instance: int, points: int, seed: int,
@@ -691,25 +728,15 @@ def make_cloud(class_index: int, instance: int, points: int, seed: int,
     if split not in _SPLITS:
         raise ConfigError(f"{SOURCE}: split must be one of {', '.join(_SPLITS)}, got {split!r}")
     if not 0 <= class_index < len(CLASS_NAMES):
-        raise ConfigError(f"{SOURCE}: class index must be in 0..{len(CLASS_NAMES) - 1}, got {class_index}")
+        raise ConfigError(
+            f"{SOURCE}: class index must be in 0..{len(CLASS_NAMES) - 1}, got {class_index}"
+        )
     points, seed = _check("points", points, 1), _check("seed", seed, 0)
     instance = _check("instance", instance, 0)
-    parts = _CLASSES[CLASS_NAMES[class_index]][1](_rng(seed, split, class_index, instance, _STREAM_SHAPE))
-    rng = _rng(seed, split, class_index, instance, _STREAM_SAMPLE)
-    areas = [np.array([prim.area() for prim in prims]) for prims in parts]
-    part_counts = _allocate(np.array([a.sum() for a in areas]), points,
-                            min(MIN_PART_POINTS, points // len(parts)))
-    chunks = [prim.sample(rng, m)
-              for prims, a, n in zip(parts, areas, part_counts)
-              for prim, m in zip(prims, _allocate(a, int(n), 0))]
-    xyz = np.concatenate(chunks)
-    ids = np.repeat(np.arange(len(parts)) + _PART_OFFSETS[class_index], part_counts)
-    order = rng.permutation(points)
-    outline = np.concatenate([prim.outline() for prims in parts for prim in prims])
-    centre = (outline.min(axis=0) + outline.max(axis=0)) / 2
-    xyz = xyz[order] - centre
-    radius = max(np.linalg.norm(outline - centre, axis=1).max(), np.linalg.norm(xyz, axis=1).max())
-    return (xyz / radius).astype(np.float32), ids[order]
+    build = _CLASSES[CLASS_NAMES[class_index]][1]
+    parts = build(_rng(seed, split, class_index, instance, _STREAM_SHAPE))
+    xyz, ids = _sample(parts, points, _rng(seed, split, class_index, instance, _STREAM_SAMPLE))
+    return _normalise(xyz, parts).astype(np.float32), ids + _PART_OFFSETS[class_index]
 
 
 def build_shapes(split: str, per_class: int, points: int, seed: int) -> PointCloudSet:
