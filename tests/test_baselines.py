@@ -21,6 +21,7 @@ from dd3d.distill.base import DistillContext, Method
 from dd3d.distill.coreset import embed_real, herding_order, kcenter_order
 from dd3d.distill.dm import DM
 from dd3d.distill.tm import TM, expert_path
+from dd3d.errors import ConfigError, DD3DError
 from dd3d.io import load_checkpoint, save_checkpoint
 from dd3d.train import Task
 
@@ -61,6 +62,12 @@ def make_ctx(base: tuple[Config, PointCloudSet, PointCloudSet]):
         return DistillContext(c, Task.of("classification", real), real, real_full, CPU, seed=seed)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def experts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A TM expert cache shared by the tests that only need trained experts."""
+    return tmp_path_factory.mktemp("experts")
 
 
 def class_blocks(indices: np.ndarray, cpc: int) -> list[np.ndarray]:
@@ -157,6 +164,25 @@ def test_coreset_synthetic_set_comes_from_full_resolution_clouds(name: str, make
     assert method.parameter_bytes() == ctx.num_classes * ctx.cpc * 64 * 3 * 4
 
 
+def test_random_coreset_keeps_part_labels_and_feature_methods_refuse_segmentation(base) -> None:
+    cfg = copy.deepcopy(base[0])
+    cfg.task = "segmentation"
+    real = load_dataset(cfg).train
+    full = prepared_at(cfg, cfg.eval.resolution)
+    ctx = DistillContext(cfg, Task.of("segmentation", real), real, full, CPU, seed=0)
+    method = build_method("random", ctx)
+    syn = method.synthetic(96)
+    assert np.array_equal(syn.parts, full.parts[method.indices])
+    low = method.synthetic(64)
+    assert low.parts.shape == (len(method.indices), 64)
+    # each resampled point keeps the part label of the full-resolution point it came from
+    nearest = np.linalg.norm(low.points[:, :, None] - syn.points[:, None], axis=3).argmin(axis=2)
+    assert np.array_equal(low.parts, np.take_along_axis(syn.parts, nearest, axis=1))
+    for name in ("herding", "kcenter", "dm", "tm"):
+        with pytest.raises(ConfigError, match=f"'{name}' supports task 'classification' only"):
+            build_method(name, ctx)
+
+
 # ---------------------------------------------------------------------------------------------
 # DM
 # ---------------------------------------------------------------------------------------------
@@ -225,8 +251,8 @@ def test_tm_experts_are_cached_per_setting(make_ctx, tmp_path: Path, monkeypatch
         TM(changed, cache_dir=tmp_path, progress=False)
 
 
-def test_tm_step_moves_points_and_step_size(make_ctx, tmp_path: Path) -> None:
-    tm = TM(make_ctx(), cache_dir=tmp_path, progress=False)
+def test_tm_step_moves_points_and_step_size(make_ctx, experts: Path) -> None:
+    tm = TM(make_ctx(), cache_dir=experts, progress=False)
     points, lr = tm.points.detach().clone(), tm.syn_lr.detach().clone()
     loss = tm.step(0)
     assert math.isfinite(loss) and loss > 0 and tm.losses == [loss]
@@ -235,6 +261,12 @@ def test_tm_step_moves_points_and_step_size(make_ctx, tmp_path: Path) -> None:
     assert not torch.equal(tm.points, points)
     assert not torch.equal(tm.syn_lr, lr)
     assert tm.synthetic(96).points.shape == (tm.ctx.num_classes * tm.ctx.cpc, 96, 3)
+    with torch.no_grad():
+        tm.syn_lr.fill_(1e30)  # the student explodes: a clear error, and the points are left as they were
+    points = tm.points.detach().clone()
+    with pytest.raises(DD3DError, match="TM diverged at iteration 1"):
+        tm.step(1)
+    assert torch.equal(tm.points, points)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,10 +275,10 @@ def test_tm_step_moves_points_and_step_size(make_ctx, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", [*CORESETS, "dm", "tm"])
-def test_state_dict_round_trips_through_a_checkpoint(name: str, make_ctx, tmp_path: Path) -> None:
+def test_state_dict_round_trips_through_a_checkpoint(name: str, make_ctx, experts: Path, tmp_path: Path) -> None:
     def build(seed: int) -> Method:
         ctx = make_ctx(seed)
-        return TM(ctx, cache_dir=tmp_path, progress=False) if name == "tm" else build_method(name, ctx)
+        return TM(ctx, cache_dir=experts, progress=False) if name == "tm" else build_method(name, ctx)
 
     method = build(0)
     if method.iterative:

@@ -18,7 +18,7 @@ from torch import nn
 from dd3d.config import Config
 from dd3d.data.base import PointCloudSet
 from dd3d.data.prepare import resample
-from dd3d.data.transforms import augment, normalize_unit_sphere
+from dd3d.data.transforms import augment
 from dd3d.models import build_network
 from dd3d.nn.rotator import Rotator
 from dd3d.train import Task, make_rotator
@@ -140,7 +140,3 @@ class Method(abc.ABC):
     def parameter_bytes(self) -> int:
         """Bytes of the learnable synthetic representation (tensors or generator weights)."""
         return 0
-
-    @staticmethod
-    def normalised(points: torch.Tensor) -> np.ndarray:
-        return normalize_unit_sphere(points.detach()).cpu().numpy().astype(np.float32)

@@ -58,13 +58,14 @@ def herding_order(features: torch.Tensor, n: int) -> np.ndarray:
 
 def kcenter_order(features: torch.Tensor, n: int) -> np.ndarray:
     """Indices (n ≤ len(features)): the cloud nearest the mean, then repeatedly the farthest from those chosen."""
-    first = int((features - features.mean(dim=0)).norm(dim=1).argmin())
-    chosen = [first]
-    nearest = (features - features[first]).norm(dim=1)
+    i = int((features - features.mean(dim=0)).norm(dim=1).argmin())
+    chosen = [i]
+    nearest = torch.full((len(features),), float("inf"))
     for _ in range(n - 1):
+        nearest = torch.minimum(nearest, (features - features[i]).norm(dim=1))
+        nearest[chosen] = -1.0  # never re-pick a chosen cloud, even among duplicates
         i = int(nearest.argmax())
         chosen.append(i)
-        nearest = torch.minimum(nearest, (features - features[i]).norm(dim=1))
     return np.array(chosen, dtype=np.int64)
 
 

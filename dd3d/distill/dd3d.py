@@ -16,15 +16,13 @@ import torch
 from dd3d.data.transforms import normalize_unit_sphere
 from dd3d.distill.base import DistillContext, SyntheticSet
 from dd3d.distill.matching import DD3D_SCHEDULE, GradientMatching, nearest_schedule
+from dd3d.distill.tensors import ADAM_LR
 from dd3d.nn.generator import PointGenerator
-
-DEFAULT_LR = 1e-3
 
 
 def build_generator(num_classes: int, cpc: int, width: int, layers: int, omega0: float) -> PointGenerator:
     """The generator for ``num_classes × cpc`` synthetic samples."""
     return PointGenerator(num_classes * cpc, width=width, layers=layers, omega0=omega0)
-
 
 class DD3D(GradientMatching):
     """Generator-parameterised synthetic set; regenerated with fresh noise at every use."""
@@ -36,7 +34,7 @@ class DD3D(GradientMatching):
         d = ctx.cfg.distill
         g = d.generator
         self.generator = build_generator(ctx.num_classes, ctx.cpc, g.width, g.layers, g.omega0).to(ctx.device)
-        lr = d.lr if d.lr is not None else DEFAULT_LR
+        lr = d.lr if d.lr is not None else ADAM_LR
         self._optimizer = torch.optim.Adam([*self.generator.parameters(), *self.rotator.parameters()], lr=lr,
                                            weight_decay=d.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self._optimizer, step_size=d.lr_step, gamma=d.lr_gamma)

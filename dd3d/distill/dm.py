@@ -17,7 +17,7 @@ from torch import nn
 from dd3d.distill.base import DistillContext, Method
 from dd3d.distill.tensors import Stateful, SyntheticTensors, require_classification
 
-DEFAULT_LR = 1.0  # DM: SGD lr 1.0, momentum 0.5 on the data
+SGD_LR = 1.0  # DM codebase: SGD lr 1.0, momentum 0.5 on the data (distill.optimizer: sgd)
 
 
 def embed(net: nn.Module, points: torch.Tensor) -> torch.Tensor:
@@ -35,7 +35,7 @@ class DM(SyntheticTensors, Method):
         super().__init__(ctx)
         self.rotator = ctx.make_rotator()
         self.init_points(init)
-        self.optimizer = self.points_optimizer(DEFAULT_LR, *self.rotator.parameters())
+        self.optimizer = self.points_optimizer(SGD_LR, *self.rotator.parameters())
 
     def stateful(self) -> dict[str, Stateful]:
         return {"optimizer": self.optimizer, "rotator": self.rotator}

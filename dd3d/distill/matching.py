@@ -8,7 +8,7 @@ between outer steps the network is trained for ``inner`` epochs on the regenerat
 from __future__ import annotations
 
 import abc
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -135,6 +135,3 @@ class GradientMatching(Method, abc.ABC):
 
     def after_iteration(self) -> None:
         """Hook run after each iteration (e.g. a learning-rate schedule step)."""
-
-    def rotator_state(self) -> dict[str, Any]:
-        return self.rotator.state_dict()

@@ -44,7 +44,7 @@ from dd3d.models import build_model
 from dd3d.nn.rotator import RotatedBackbone, Rotator
 from dd3d.train import TrainingRun, make_optimizer, train_epoch
 
-DEFAULT_LR = 0.1  # MTT-style SGD on the synthetic points (same as GM's DC default)
+SGD_LR = 0.1  # MTT-style SGD on the synthetic points (distill.optimizer: sgd)
 LR_MOMENTUM = 0.5  # MTT: momentum of the optimiser of the learnable step size
 EXPERT_BATCH = 256
 CACHE_VERSION = 1  # bump when expert training changes, to invalidate old caches
@@ -141,7 +141,7 @@ class TM(SyntheticTensors, Method):
         self.start_epochs = max(1, min(tm.max_start_epoch, tm.expert_epochs - tm.target_epochs + 1))
         self.init_points(init)
         self.syn_lr = nn.Parameter(torch.tensor(tm.expert_lr, device=ctx.device))
-        self.optimizer = self.points_optimizer(DEFAULT_LR)
+        self.optimizer = self.points_optimizer(SGD_LR)
         self.lr_optimizer = torch.optim.SGD([self.syn_lr], lr=tm.lr_lr, momentum=LR_MOMENTUM)
 
     def learned_tensors(self) -> dict[str, torch.Tensor]:
@@ -176,10 +176,15 @@ class TM(SyntheticTensors, Method):
             (grad,) = torch.autograd.grad(loss, theta, create_graph=True)
             theta = theta - self.syn_lr * grad
         loss = (theta - target).square().sum() / (start - target).square().sum()
+        if not torch.isfinite(loss):
+            raise DD3DError(f"TM diverged at iteration {iteration} (loss {float(loss.detach())}, step size "
+                            f"{float(self.syn_lr.detach())}); lower distill.lr or distill.tm.lr_lr")
         self.optimizer.zero_grad(set_to_none=True)
         self.lr_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.lr_optimizer.step()
+        with torch.no_grad():  # a negative or zero student step size would make the unroll meaningless
+            self.syn_lr.clamp_(min=tm.min_student_lr)
         self.losses.append(float(loss.detach()))
         return self.losses[-1]

@@ -1,0 +1,170 @@
+"""The lab's GUI under Xvfb, each run in its own process (OPEN3D.md: keep the X server alive until
+the GUI process has exited, and never render before the display exists in that process)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO
+from test_engine import TINY_LAB
+
+from viewer.palette import METHOD_COLORS, PART_COLORS, height_colors
+
+XVFB = ["xvfb-run", "-a", "-s", "-screen 0 1600x900x24"]
+SIZE = (1280, 720)
+TINY_ARGS = [arg for item in TINY_LAB for arg in ("--set", item)]
+
+DRIVER = r'''
+import json, sys, threading
+from pathlib import Path
+from dd3d.engine import load_lab_config
+from viewer.app import LabApp
+
+out = Path(sys.argv[1])
+app = LabApp(load_lab_config("configs/shapes.yaml", sys.argv[2:]), resolution=256, size=(1280, 720))
+result = {}
+
+def dd3d_has(n):
+    return lambda s: s.method("dd3d") is not None and s.method("dd3d").cloud is not None and len(s.method("dd3d").cloud) == n
+
+def drive():
+    try:
+        result["iteration"] = app.controller.wait_applied(lambda s: s.iteration >= 1, 60).iteration
+        result["titles"] = app.call(app.panel_titles).result(10)
+        for n in (300, 4096, 64):
+            app.call(lambda n=n: app.set_resolution(n)).result(10)
+            app.controller.wait_applied(dd3d_has(n), 30)
+            result[f"dd3d_{n}"] = app.call(app.dd3d_point_count).result(10)
+        result["counts"] = app.call(app.point_counts).result(10)
+        app.call(lambda: app.select("bed", 1)).result(10)
+        app.controller.wait_applied(lambda s: s.selected_class == 1 and s.selected_sample == 1, 30)
+        result["titles_after_select"] = app.call(app.panel_titles).result(10)
+        result["later_iteration"] = app.controller.wait_applied(lambda s: s.iteration > result["iteration"], 60).iteration
+        app.engine.pause()  # the render's child process then gets the CPU
+        app.call(lambda: app.save_render(out / "render.png", 128)).result(10).result(120)
+    except Exception as exc:
+        result["error"] = repr(exc)
+    finally:
+        (out / "result.json").write_text(json.dumps(result))
+        app.call(app.quit)
+
+threading.Thread(target=drive, daemon=True).start()
+sys.exit(app.run())
+'''
+
+
+def _gui_unavailable() -> str | None:
+    if shutil.which("xvfb-run") is None or shutil.which("Xvfb") is None:
+        return "Xvfb is not installed (apt-get install xvfb xauth)"
+    probe = "import open3d.visualization.rendering as r; r.OffscreenRenderer(16, 16).render_to_image()"
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    try:
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"Open3D rendering probe failed: {exc}"
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        return f"Open3D rendering unavailable: {lines[-1] if lines else f'exit {result.returncode}'}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def gui() -> None:
+    reason = _gui_unavailable()
+    if reason:
+        pytest.skip(reason)
+
+
+def run_gui(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """``python args`` under a fresh Xvfb (depth 24) that lives until the process has exited."""
+    runtime = tempfile.mkdtemp(prefix="xdg-")  # mode 700; silences a Mesa warning
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "XDG_RUNTIME_DIR": runtime}
+    try:
+        return subprocess.run([*XVFB, sys.executable, *args], cwd=REPO, capture_output=True, text=True,
+                              timeout=timeout, env=env)
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB")).astype(int)
+
+
+def count_near(image: np.ndarray, colors: np.ndarray, tolerance: int = 2) -> int:
+    """Pixels within ``tolerance`` (per channel) of any of ``colors`` (floats in [0, 1])."""
+    target = np.round(np.asarray(colors) * 255).astype(int).reshape(-1, 3)
+    unique, counts = np.unique(image.reshape(-1, 3), axis=0, return_counts=True)
+    near = (np.abs(unique[:, None, :] - target[None]).max(axis=2) <= tolerance).any(axis=1)
+    return int(counts[near].sum())
+
+
+def test_screenshot_after_iterations_shows_clouds_and_curves(gui, tmp_path: Path) -> None:
+    shot = tmp_path / "lab.png"
+    result = run_gui("-m", "viewer.app", "--config", "configs/shapes.yaml", *TINY_ARGS, "--size", "1280x720",
+                     "--screenshot", str(shot), "--after", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "screenshot at iteration 2" in result.stdout
+    image = load_rgb(shot)
+    assert image.shape == (SIZE[1], SIZE[0], 3)
+    assert image.std() > 30, "blank screenshot"
+    white = (image == 255).all(axis=2).mean()
+    assert 0.2 < white < 0.9  # white 3D panels beside the dark side panel
+    ramp = height_colors(np.c_[np.zeros(256), np.linspace(-1, 1, 256), np.zeros(256)])
+    assert count_near(image, ramp) > 300  # height-coloured clouds
+    for name, color in METHOD_COLORS.items():
+        assert count_near(image, np.array(color), tolerance=12) > 20, f"no {name} loss curve"
+
+
+def test_app_api_slider_selection_and_render(gui, tmp_path: Path) -> None:
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    result = run_gui(str(script), str(tmp_path), *TINY_LAB)
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads((tmp_path / "result.json").read_text())
+    assert "error" not in found, found
+    assert [t.split(" ")[0] for t in found["titles"]] == ["Real", "GM", "DD3D"]
+    assert (found["dd3d_300"], found["dd3d_4096"], found["dd3d_64"]) == (300, 4096, 64)
+    assert found["counts"] == {"Real": 64, "GM": 32, "DD3D": 64}  # GM keeps its trained size
+    assert found["titles_after_select"][0].startswith("Real · bed #1")
+    assert found["later_iteration"] > found["iteration"] >= 1
+    from viewer.render import grid_size
+
+    render = load_rgb(tmp_path / "render.png")
+    assert render.shape[1::-1] == grid_size(1, 3, 128)
+    assert (render[0, 0] == 255).all() and (render[-1, -1] == 255).all()
+    assert (render.sum(axis=2) < 600).sum() > 50  # points drawn
+
+
+def test_segmentation_config_shows_part_colours(gui, tmp_path: Path) -> None:
+    shot = tmp_path / "seg.png"
+    result = run_gui("-m", "viewer.app", "--config", "configs/shapes-seg.yaml", *TINY_ARGS, "--size", "1280x720",
+                     "--screenshot", str(shot), "--after", "0")
+    assert result.returncode == 0, result.stderr[-2000:]
+    real_panel = load_rgb(shot)[40:400, :300]  # inside the Real panel (top left)
+    # the first class (airplane: fuselage, wings, tail, engines) in exact palette colours
+    present = [count_near(real_panel, PART_COLORS[k], tolerance=1) for k in range(4)]
+    assert sum(n > 20 for n in present) >= 3, present
+    assert count_near(real_panel, PART_COLORS[4:], tolerance=1) < 5  # no colours beyond the class's parts
+
+
+def test_no_display_gives_one_line_before_importing_the_gui() -> None:
+    code = ("import sys; from viewer.app import main; rc = main(['--config', 'configs/shapes.yaml']); "
+            "print('gui imported' if 'open3d.visualization.gui' in sys.modules else 'gui not imported'); "
+            "sys.exit(rc)")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                            env=env)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "no display found" in lines[0]
+    assert "dd3d render" in lines[0] and "xvfb-run" in lines[0]
+    assert result.stdout.strip() == "gui not imported"
