@@ -1,6 +1,5 @@
 # Two commands do everything on a fresh machine:
-#   make lab    set up, then run the main job on the built-in data (until the GUI lands:
-#               full-data PointNet training on the built-in shapes)
+#   make lab    set up, then open the lab (dd3d-lab) on the built-in data
 #   make test   set up, then run the whole test suite (what CI runs)
 # GPU machines: make lab EXTRA=gpu (plain open3d; install a CUDA torch first, see README "GPU").
 VENV ?= .venv
@@ -20,7 +19,7 @@ $(VENV)/.installed-$(EXTRA): pyproject.toml
 setup: system $(VENV)/.installed-$(EXTRA)
 
 lab: setup
-	$(BIN)/dd3d train --config configs/shapes.yaml --out runs/shapes-full
+	$(BIN)/dd3d-lab --config configs/shapes.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q

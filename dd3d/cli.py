@@ -203,6 +203,16 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    """Render a Figure-4-style grid of real and distilled clouds (no display needed)."""
+    from viewer.render import render_runs  # lazy: Open3D loads only for this command
+
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+    out = render_runs(args.runs, classes, args.points, args.out, tile=args.tile, seed=args.seed)
+    print(f"{len(classes)} classes x {len(args.runs) + 1} columns -> {out}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "data": (cmd_data, "load the configured dataset and print its summary"),
     "train": (cmd_train, "train a backbone on the full training set and test it"),
@@ -210,6 +220,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "eval": (cmd_eval, "train fresh networks on a distilled set and test on the real test split"),
     "generate": (cmd_generate, "regenerate a dd3d run's synthetic set at any resolution"),
     "table": (cmd_table, "collect evaluation results into a Table-1-style markdown/CSV table"),
+    "render": (cmd_render, "render a Figure-4-style grid (rows classes, columns Real and each run) to PNG/PDF"),
 }
 
 
@@ -247,6 +258,14 @@ def build_parser() -> ArgumentParser:
         elif name == "table":
             p.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="evaluation folders (metrics.json)")
             p.add_argument("--out", type=Path, metavar="FILE", help="write .md or .csv")
+        elif name == "render":
+            p.add_argument("--run", dest="runs", type=Path, action="append", required=True, metavar="DIR",
+                           help="a distill run folder (repeatable; one column each, after Real)")
+            p.add_argument("--classes", required=True, help="comma-separated class names, one row each")
+            p.add_argument("--points", type=int, default=2048, help="points of real and dd3d clouds (default 2048)")
+            p.add_argument("--out", type=Path, required=True, metavar="FILE", help="output .png or .pdf")
+            p.add_argument("--tile", type=int, default=400, help="tile size in pixels (default 400)")
+            p.add_argument("--seed", type=int, default=0, help="noise seed of regenerated dd3d clouds")
     return parser
 
 

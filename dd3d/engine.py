@@ -517,10 +517,11 @@ class Engine:
                 self.snapshots.publish(view.snapshot(self._next_seq(), final=done))
                 if done:
                     return
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - reported as a final error snapshot
             self._stopping.set()
             self._commands.put(("stop", None))
             view.apply("progress", self._failed(exc))
+            view.data = None  # the plainest snapshot: state and message only
             self.snapshots.publish(view.snapshot(self._next_seq(), final=True))
 
     def _next_seq(self) -> int:
@@ -544,6 +545,7 @@ class _ViewState:
         self.progress: _Progress | None = None
         self._generator: torch.nn.Module | None = None
         self._rotator: torch.nn.Module | None = None
+        self._rotator_label = ""
         # caches keyed by what the cloud depends on, so an unchanged cloud is the same object
         self._real: tuple[Any, Cloud] | None = None
         self._canonical: tuple[Any, tuple[Cloud, ...]] | None = None
@@ -580,8 +582,8 @@ class _ViewState:
         kind = rotator_kind(cfg)
         shown = kind if kind in ("fixed", "learned") else "fixed"  # aligned data: show the parameter-free sign fix
         self._rotator = Rotator(shown, cfg.model.rotator.fourier, cfg.model.rotator.omega).eval()
-        self._rotator_label = {"learned": "rotator (learned, live)", "fixed": "rotator (fixed sign)"}[kind] \
-            if kind in ("fixed", "learned") else "sign fix (aligned data: no rotator trained)"
+        self._rotator_label = {"learned": "rotator (learned, live)", "fixed": "rotator (fixed sign)"}.get(
+            kind, "sign fix (aligned data: no rotator trained)")
 
     # ------------------------------------------------------------------------------- building
 

@@ -189,3 +189,12 @@ def test_channel_is_latest_wins() -> None:
     for snap in snaps:
         channel.publish(snap)
     assert channel.wait(0.01) is snaps[1] and channel.wait(0.01, newer_than=2) is None
+
+
+def test_rotator_demo_uses_the_live_learned_rotator(engines) -> None:
+    engine = engines(tiny_lab("data.setting=rotated"), pause_at=1)
+    snap = wait(engine, lambda s: s.iteration == 1 and s.state == State.PAUSED, "one iteration")
+    assert snap.canonical_labels[2] == "rotator (learned, live)"
+    raw, pca, rotated = (c.points for c in snap.canonical)
+    assert np.allclose(np.abs(rotated), np.abs(pca), atol=1e-5)  # the rotator only flips PCA axes
+    assert not np.allclose(raw - raw.mean(axis=0), pca, atol=1e-3)  # PCA really turned the cloud

@@ -38,7 +38,7 @@ def drive():
     try:
         result["iteration"] = app.controller.wait_applied(lambda s: s.iteration >= 1, 60).iteration
         result["titles"] = app.call(app.panel_titles).result(10)
-        for n in (300, 4096, 64):
+        for n in (300, 4096, 1, 64):
             app.call(lambda n=n: app.set_resolution(n)).result(10)
             app.controller.wait_applied(dd3d_has(n), 30)
             result[f"dd3d_{n}"] = app.call(app.dd3d_point_count).result(10)
@@ -132,7 +132,7 @@ def test_app_api_slider_selection_and_render(gui, tmp_path: Path) -> None:
     found = json.loads((tmp_path / "result.json").read_text())
     assert "error" not in found, found
     assert [t.split(" ")[0] for t in found["titles"]] == ["Real", "GM", "DD3D"]
-    assert (found["dd3d_300"], found["dd3d_4096"], found["dd3d_64"]) == (300, 4096, 64)
+    assert (found["dd3d_300"], found["dd3d_4096"], found["dd3d_1"], found["dd3d_64"]) == (300, 4096, 1, 64)
     assert found["counts"] == {"Real": 64, "GM": 32, "DD3D": 64}  # GM keeps its trained size
     assert found["titles_after_select"][0].startswith("Real · bed #1")
     assert found["later_iteration"] > found["iteration"] >= 1
@@ -156,11 +156,14 @@ def test_segmentation_config_shows_part_colours(gui, tmp_path: Path) -> None:
     assert count_near(real_panel, PART_COLORS[4:], tolerance=1) < 5  # no colours beyond the class's parts
 
 
-def test_no_display_gives_one_line_before_importing_the_gui() -> None:
+@pytest.mark.parametrize("display", [None, ":4711"], ids=["unset", "unreachable"])
+def test_no_display_gives_one_line_before_importing_the_gui(display: str | None) -> None:
     code = ("import sys; from viewer.app import main; rc = main(['--config', 'configs/shapes.yaml']); "
             "print('gui imported' if 'open3d.visualization.gui' in sys.modules else 'gui not imported'); "
             "sys.exit(rc)")
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    if display is not None:
+        env["DISPLAY"] = display
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
                             env=env)
     assert result.returncode == 2

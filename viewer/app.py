@@ -1,44 +1,323 @@
-"""Entry point of ``dd3d-lab``, the Open3D desktop lab.
+"""``dd3d-lab``: the Open3D desktop lab (engine + window + controller), and its scripting API.
 
-The GUI is built by a later milestone; until then ``dd3d-lab`` validates its flags and config and
-says so, and ``dd3d-lab --help`` documents the interface.
+``dd3d-lab --config C`` opens the window and distils with the lab profile
+(:data:`dd3d.engine.LAB_PROFILE`; ``--full`` keeps the config's own settings).
+``--screenshot FILE --after N`` runs N iterations, saves a screenshot of the whole window and exits
+0. Without a display it prints one line saying how to render headless and exits 2 — before Open3D's
+``gui`` module is imported, because opening a window without a display kills the process
+(../shared/notes/OPEN3D.md).
+
+:class:`LabApp` is also the API used by tests and benchmarks: its methods run on the GUI main
+thread; from another thread wrap them with :meth:`LabApp.call`.
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
+import os
+import shutil
 import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
-from dd3d.config import load_config
+from dd3d.config import Config
+from dd3d.engine import DEFAULT_RESOLUTION, Engine, Snapshot, State, load_lab_config
 from dd3d.errors import DD3DError
+from viewer.controller import MIN_VIEW_INTERVAL, Controller
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+T = TypeVar("T")
+NO_DISPLAY = ('dd3d-lab: no display found (DISPLAY is unset or unreachable); render figures headless with '
+              '`dd3d render --run DIR --classes a,b --out fig.png`, or run the lab in a virtual display: '
+              '`xvfb-run -a -s "-screen 0 1600x900x24" dd3d-lab --config ... --screenshot lab.png`')
+SETTLE_INTERVAL_S = 0.25  # between screen grabs while waiting for the last frame to be presented
+SETTLE_GRABS = 3
+SETTLE_TIMEOUT_S = 20.0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dd3d-lab",
         description="Watch point cloud dataset distillation live: Real | GM | DD3D panels, the rotator "
-                    "canonicalising clouds, and a resolution slider.")
+                    "canonicalising clouds, loss curves and a DD3D resolution slider.")
     parser.add_argument("--config", type=Path, default=Path("configs/shapes.yaml"), metavar="FILE",
                         help="YAML config (default: configs/shapes.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value (repeatable)")
+                        help="override a config value after the lab profile (repeatable)")
+    parser.add_argument("--full", action="store_true",
+                        help="use the config's distillation settings instead of the faster lab profile")
+    parser.add_argument("--points", type=int, default=DEFAULT_RESOLUTION,
+                        help=f"initial points of the DD3D clouds (default {DEFAULT_RESOLUTION})")
+    parser.add_argument("--checkpoint", type=Path, metavar="FILE",
+                        help="save a checkpoint here every distill.checkpoint_every iterations")
+    parser.add_argument("--resume", type=Path, metavar="FILE", help="continue from a lab checkpoint")
     parser.add_argument("--screenshot", type=Path, metavar="FILE",
                         help="save a screenshot of the window after --after iterations and exit")
     parser.add_argument("--after", type=int, default=10, metavar="N", help="iterations before --screenshot")
+    parser.add_argument("--size", default="1600x900", metavar="WxH", help="window size (default 1600x900)")
+    parser.add_argument("--refresh", type=float, default=MIN_VIEW_INTERVAL, metavar="SECONDS",
+                        help=f"minimum seconds between redraws while training (default {MIN_VIEW_INTERVAL}); "
+                             "raise it on machines without a GPU")
     return parser
+
+
+def has_display() -> bool:
+    """True when ``DISPLAY`` names an X server that accepts a connection (checked with Xlib, so a
+    stale ``DISPLAY`` is caught before Open3D's gui could abort the process)."""
+    if not os.environ.get("DISPLAY"):
+        return False
+    name = ctypes.util.find_library("X11")
+    if name is None:  # cannot check without Xlib: trust DISPLAY
+        return True
+    xlib = ctypes.CDLL(name)
+    xlib.XOpenDisplay.restype = ctypes.c_void_p
+    xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    display = xlib.XOpenDisplay(None)
+    if not display:
+        return False
+    xlib.XCloseDisplay(display)
+    return True
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise DD3DError(f"--size: got {text!r}, expected WIDTHxHEIGHT, e.g. 1600x900") from None
+    if width < 640 or height < 480:
+        raise DD3DError(f"--size: got {text!r}, expected at least 640x480")
+    return width, height
+
+
+class LabApp:
+    """The lab: an :class:`~dd3d.engine.Engine`, a :class:`~viewer.window.LabWindow` and their controller."""
+
+    def __init__(self, cfg: Config, title: str = "dd3d-lab", resolution: int = DEFAULT_RESOLUTION,
+                 size: tuple[int, int] = (1600, 900), autosave: Path | None = None, resume: Path | None = None,
+                 pause_at: int | None = None, refresh: float = MIN_VIEW_INTERVAL) -> None:
+        import open3d.visualization.gui as gui  # only now: a display exists (see the module docstring)
+
+        from viewer.window import LabWindow, guarded
+
+        self._app = gui.Application.instance
+        self._app.initialize()
+        self._guarded = guarded
+        self.engine = Engine(cfg, resolution, autosave=autosave, resume=resume, pause_at=pause_at)
+        self.view = LabWindow(title, *size, resolution=resolution)
+        self.controller = Controller(self.engine, self._post, self.view.apply, self.view.show_message, refresh)
+        v, c = self.view, self.controller
+        v.on_select, v.on_resolution, v.on_play, v.on_step = c.select, c.set_resolution, c.play, c.step
+        v.on_export, v.on_save_checkpoint, v.on_save_render = c.export, c.save_checkpoint, self._save_render_reporting
+        v.window.set_on_close(self._on_close)
+        self.exit_code = 0
+        self._quitting = False
+
+    # ------------------------------------------------------------------------------ running
+
+    def run(self) -> int:
+        """Start the engine and run the event loop until the window closes; returns the exit code."""
+        self.engine.start()
+        self.controller.start()
+        self._app.run()
+        self._shutdown()
+        return self.exit_code
+
+    def quit(self, code: int = 0) -> None:
+        """Stop the engine, then end the event loop once the closures already posted have run
+        (a closure still queued when Open3D's application is destroyed crashes the exit)."""
+        self.exit_code = code
+        self._quitting = True
+        self._shutdown()
+        self._app.post_to_main_thread(self.view.window, self._app.quit)
+
+    def call(self, fn: Callable[[], T]) -> "Future[T]":
+        """Run ``fn`` on the main thread (from any other thread); the future holds its result."""
+        future: Future[T] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn())
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                future.set_exception(exc)
+
+        self._app.post_to_main_thread(self.view.window, run)
+        return future
+
+    def _post(self, fn: Callable[[], None]) -> None:
+        self._app.post_to_main_thread(self.view.window, self._guarded(fn))
+
+    def _on_close(self) -> bool:
+        """The window's close button: quit through :meth:`quit` (the window closes right after)."""
+        if self._quitting:
+            return True
+        self.quit(self.exit_code)
+        return False
+
+    def _shutdown(self) -> None:
+        self.controller.stop()
+        if not self.engine.stop():  # still loading data: let it finish rather than exit under torch
+            self.engine.stop(timeout=120)
+
+    # ---------------------------------------------------------------------- API (main thread)
+
+    def set_resolution(self, points: int) -> None:
+        """Move the DD3D resolution slider to ``points``."""
+        self.view.set_resolution(points)
+
+    def dd3d_point_count(self) -> int:
+        """Points in the DD3D panel now."""
+        return self.view.point_count("DD3D")
+
+    def point_counts(self) -> dict[str, int]:
+        return {name: self.view.point_count(name) for name in ("Real", "GM", "DD3D")}
+
+    def panel_titles(self) -> list[str]:
+        return [t.text for t in self.view.titles]
+
+    def select(self, class_name_or_index: str | int, sample: int = 0) -> None:
+        """Pick a class (name or index) and a sample index, as with the class picker."""
+        names = self.engine.snapshots.latest().class_names
+        index = names.index(class_name_or_index) if isinstance(class_name_or_index, str) else class_name_or_index
+        self.view.select(index, sample)
+
+    def save_render(self, path: Path, tile: int = 400) -> "Future[Path]":
+        """The Real | GM | DD3D panels as a paper-ready PNG/PDF (fixed camera, white background, exact
+        colours), rendered offscreen in a child process; the future resolves to ``path``."""
+        from viewer.render import render_in_subprocess, write_panels
+
+        view = self.view.view
+        if view is None or not view.snapshot.class_names:
+            raise DD3DError("nothing to render yet")
+        snap = view.snapshot
+        panels = Path(tempfile.mkdtemp(prefix="dd3d-lab-render-")) / "panels.npz"
+        write_panels(panels, self.view.panel_clouds(), snap.class_names[snap.selected_class], ["Real", "GM", "DD3D"],
+                     list(view.legend))
+        future: Future[Path] = Future()
+
+        def work() -> None:
+            try:
+                future.set_result(render_in_subprocess(panels, Path(path), tile))
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                future.set_exception(exc)
+            finally:
+                shutil.rmtree(panels.parent, ignore_errors=True)
+
+        threading.Thread(target=work, name="dd3d-lab-render", daemon=True).start()
+        return future
+
+    def _save_render_reporting(self, path: Path, tile: int) -> None:
+        self.view.show_message(f"rendering {path}...")
+
+        def done(f: "Future[Path]") -> None:
+            error = f.exception()
+            text = f"render saved to {path}" if error is None else f"save render failed: {error}"
+            self._post(lambda: self.view.show_message(text, error is not None))
+
+        try:
+            self.save_render(path, tile).add_done_callback(done)
+        except DD3DError as exc:
+            self.view.show_message(f"save render failed: {exc}", True)
+
+    def screenshot(self, path: Path) -> Path:
+        """Save the whole window as it is on screen now to ``path`` (PNG)."""
+        return _save_png(self._grab(self._bbox()), path)
+
+    def _bbox(self) -> tuple[int, int, int, int]:
+        frame, size = self.view.window.os_frame, self.view.window.size
+        return frame.x, frame.y, frame.x + size.width, frame.y + size.height
+
+    @staticmethod
+    def _grab(bbox: tuple[int, int, int, int]) -> "Image.Image":
+        """The X display's pixels in ``bbox`` (any thread: a separate X connection)."""
+        from PIL import ImageGrab
+
+        return ImageGrab.grab(bbox=bbox, xdisplay=os.environ.get("DISPLAY")).convert("RGB")
+
+    # ------------------------------------------------------------------------- screenshot mode
+
+    def screenshot_after(self, iterations: int, path: Path) -> None:
+        """Once the window shows ``iterations`` iterations and the screen has settled, save a
+        screenshot and quit (waits in a helper thread; the engine pauses there in screenshot mode).
+
+        The renderer presents frames asynchronously, so the grab is repeated until
+        :data:`SETTLE_GRABS` consecutive grabs are identical (bounded by :data:`SETTLE_TIMEOUT_S`).
+        """
+
+        def ready(s: Snapshot) -> bool:
+            if s.state in (State.ERROR, State.STOPPED):
+                return True
+            if s.real is None or s.state == State.STARTING:
+                return False
+            return not s.methods or (s.iteration >= iterations and all(m.cloud is not None for m in s.methods))
+
+        def settled_image(bbox: tuple[int, int, int, int]) -> "Image.Image":
+            deadline = time.monotonic() + SETTLE_TIMEOUT_S
+            time.sleep(SETTLE_INTERVAL_S)
+            grabs = [self._grab(bbox)]
+            while time.monotonic() < deadline and not (
+                    len(grabs) >= SETTLE_GRABS and all(g.tobytes() == grabs[-1].tobytes() for g in grabs[-SETTLE_GRABS:])):
+                time.sleep(SETTLE_INTERVAL_S)
+                grabs = [*grabs[-SETTLE_GRABS:], self._grab(bbox)]
+            return grabs[-1]
+
+        def wait() -> None:
+            snap = None
+            while snap is None:
+                snap = self.controller.wait_applied(ready, 1.0)
+            if snap.state == State.ERROR:
+                print(f"dd3d-lab: error: {snap.message}", file=sys.stderr)
+                self._post(lambda: self.quit(2))
+                return
+            try:
+                image = settled_image(self.call(self._bbox).result(30))
+                print(f"screenshot at iteration {snap.iteration} -> {_save_png(image, path)}")
+                code = 0
+            except (OSError, ValueError) as exc:
+                print(f"dd3d-lab: error: cannot save the screenshot {path}: {exc}", file=sys.stderr)
+                code = 1
+            self._post(lambda: self.quit(code))
+
+        threading.Thread(target=wait, name="dd3d-lab-screenshot", daemon=True).start()
+
+
+def _save_png(image: "Image.Image", path: Path) -> Path:
+    from dd3d.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+    return Path(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not has_display():
+        print(NO_DISPLAY, file=sys.stderr)
+        return 2
     try:
-        load_config(args.config, args.overrides)
+        size = _size(args.size)
+        if args.after < 0:
+            raise DD3DError(f"--after: got {args.after}, expected an integer >= 0")
+        if args.points < 1:
+            raise DD3DError(f"--points: got {args.points}, expected an integer >= 1")
+        if args.refresh < 0:
+            raise DD3DError(f"--refresh: got {args.refresh}, expected seconds >= 0")
+        cfg = load_lab_config(args.config, args.overrides, profile=not args.full)
     except DD3DError as exc:
         print(f"dd3d-lab: error: {exc}", file=sys.stderr)
         return 2
-    print("dd3d-lab: the Open3D viewer is not built yet (see the lab issue); meanwhile use "
-          "`dd3d train --config ...` or `dd3d data --config ...`.", file=sys.stderr)
-    return 1
+    app = LabApp(cfg, title=f"dd3d-lab — {args.config}", resolution=args.points, size=size,
+                 autosave=args.checkpoint, resume=args.resume,
+                 pause_at=args.after if args.screenshot is not None else None, refresh=args.refresh)
+    if args.screenshot is not None:
+        app.screenshot_after(args.after, args.screenshot)
+    return app.run()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,262 @@
+"""Controller: engine snapshots in, view models out, user actions back to the engine.
+
+It owns one thread that waits for snapshots, turns each into a :class:`ViewModel` (colours, titles,
+status text, the loss-curve image) off the main thread, and hands it to the window through
+``post`` (``gui.Application.post_to_main_thread``). Only one view model is in flight at a time:
+while the window is still applying one, newer snapshots replace each other (latest wins), so a
+slow frame never builds up a queue. Nothing here touches a widget; this module does not import
+Open3D's ``gui``.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from dd3d.engine import Cloud, Engine, Snapshot, State
+from viewer.palette import METHOD_COLORS, cloud_colors, legend
+
+#: seconds between loss-curve redraws (matplotlib is the costliest part of a view model)
+LOSS_PLOT_PERIOD = 2.0
+#: default seconds between view updates driven by training alone; a change of resolution, class or
+#: sample is shown at once. Every update costs a redraw, which on a CPU-only machine competes with
+#: training (and leaks memory in Open3D 0.20 on a software Vulkan driver: README "The lab").
+MIN_VIEW_INTERVAL = 0.25
+LOSS_PLOT_SIZE = (480, 300)  # px
+PANELS = ("Real", "GM", "DD3D")
+
+
+@dataclass(frozen=True)
+class PanelView:
+    """One cloud to show: ``cloud`` identity tells the window whether anything changed."""
+
+    title: str
+    cloud: Cloud | None
+    colors: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class ViewModel:
+    """Everything the window applies for one snapshot."""
+
+    snapshot: Snapshot
+    panels: tuple[PanelView, PanelView, PanelView]  # Real | GM | DD3D
+    canonical: tuple[PanelView, ...]  # raw rotated, PCA, rotator
+    canonical_title: str
+    loss_image: np.ndarray | None  # (H, W, 3) uint8, None = unchanged
+    legend: tuple[tuple[str, tuple[float, ...]], ...]
+    status: str
+    message: str
+    is_error: bool
+    running: bool
+
+
+def format_bytes(n: int) -> str:
+    return f"{n / 2**20:.0f} MB" if n < 2**30 else f"{n / 2**30:.2f} GB"
+
+
+def status_line(snap: Snapshot) -> str:
+    """Iteration, speed, device and memory, e.g. ``running · it 12/400 · 1.6 it/s (0.31 s/it gm, ...)``."""
+    parts = [snap.state.value]
+    if snap.methods:
+        parts.append(f"it {snap.iteration}/{snap.target_iterations}")
+        seconds = [m.seconds_per_iteration for m in snap.methods]
+        if all(s is not None for s in seconds):
+            per_pair = sum(seconds)
+            parts.append(f"{1 / per_pair:.2f} it/s" if per_pair < 1 else f"{per_pair:.1f} s/it")
+            parts.append(", ".join(f"{m.name} {s:.2f} s" for m, s in zip(snap.methods, seconds)))
+    if snap.device:
+        parts.append(snap.device)
+    parts.append(f"RSS {format_bytes(snap.memory_bytes)}")
+    return " · ".join(parts)
+
+
+def loss_plot(snap: Snapshot, size: tuple[int, int] = LOSS_PLOT_SIZE) -> np.ndarray:
+    """The matching loss per iteration of each method as an RGB image (matplotlib, no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    dpi = 100
+    fig = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi, facecolor="white")
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.14, 0.16, 0.82, 0.76))
+    for m in snap.methods:
+        if len(m.losses):
+            ax.plot(np.arange(1, len(m.losses) + 1), m.losses, color=METHOD_COLORS.get(m.name), lw=1.5,
+                    label=m.name.upper())
+    if any(len(m.losses) for m in snap.methods):
+        ax.legend(loc="upper right", fontsize=8, frameon=False)
+    ax.set_xlabel("iteration", fontsize=8)
+    ax.set_ylabel("matching loss / class", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+class ViewBuilder:
+    """Turns snapshots into view models, reusing colours of unchanged clouds."""
+
+    def __init__(self) -> None:
+        self._colors: dict[int, tuple[Cloud, np.ndarray]] = {}
+        self._plot_key: tuple[int, ...] | None = None
+        self._plot_time = 0.0
+
+    def _colored(self, slot: int, title: str, cloud: Cloud | None, class_parts: tuple[int, ...],
+                 color_source: Cloud | None = None) -> PanelView:
+        if cloud is None:
+            return PanelView(title, None, None)
+        cached = self._colors.get(slot)
+        if cached is None or cached[0] is not cloud:
+            source = color_source or cloud
+            cached = (cloud, cloud_colors(source.points, source.parts, class_parts))
+            self._colors[slot] = cached
+        return PanelView(title, cloud, cached[1])
+
+    def _loss_image(self, snap: Snapshot, plot: bool | None) -> np.ndarray | None:
+        """A new loss plot, or None to keep the shown one. ``plot``: True = now if the curves changed,
+        False = not now, None = at most every :data:`LOSS_PLOT_PERIOD` seconds."""
+        key = tuple(m.iteration for m in snap.methods)
+        now = time.monotonic()
+        if plot is False or key == self._plot_key or (plot is None and now - self._plot_time < LOSS_PLOT_PERIOD):
+            return None
+        self._plot_key, self._plot_time = key, now
+        return loss_plot(snap)
+
+    def build(self, snap: Snapshot, plot: bool | None = None) -> ViewModel:
+        parts = snap.class_parts
+        name = snap.class_names[snap.selected_class] if snap.class_names else ""
+        real = snap.real
+        titles = [f"Real · {name} #{snap.selected_sample} · {len(real) if real else 0} pts"]
+        clouds = [real]
+        for label in PANELS[1:]:
+            m = snap.method(label.lower())
+            if snap.synthetic_note:
+                titles.append(f"{label} · {snap.synthetic_note}")
+            elif m is None or m.cloud is None:
+                titles.append(f"{label} · waiting for the first iteration")
+            else:
+                size = "fixed size" if label == "GM" else "regenerated"
+                titles.append(f"{label} · it {m.iteration} · {len(m.cloud)} pts ({size})")
+            clouds.append(None if m is None else m.cloud)
+        panels = tuple(self._colored(i, t, c, parts) for i, (t, c) in enumerate(zip(titles, clouds)))
+        canonical = tuple(self._colored(3 + i, label, c, parts, color_source=real)
+                          for i, (label, c) in enumerate(zip(snap.canonical_labels, snap.canonical)))
+        return ViewModel(
+            snapshot=snap, panels=panels, canonical=canonical,
+            canonical_title="Canonicalisation: " + "  ->  ".join(snap.canonical_labels),
+            loss_image=self._loss_image(snap, plot) if snap.methods else None,
+            legend=tuple(legend(snap.part_names, parts)) if snap.part_names else (),
+            status=status_line(snap), message=snap.message, is_error=snap.state == State.ERROR,
+            running=snap.state == State.RUNNING,
+        )
+
+
+class Controller:
+    """Wires an :class:`Engine` to a window; see the module docstring.
+
+    Args:
+        engine: the engine (started by the caller).
+        post: runs a callable on the GUI main thread (``post_to_main_thread`` bound to the window).
+        apply: the window's ``apply(view_model)``; always called on the main thread.
+        show_message: shows a one-line message on the main thread (results of exports and saves).
+        min_interval: seconds between view updates driven by training alone.
+    """
+
+    def __init__(self, engine: Engine, post: Callable[[Callable[[], None]], None],
+                 apply: Callable[[ViewModel], None], show_message: Callable[[str, bool], None],
+                 min_interval: float = MIN_VIEW_INTERVAL) -> None:
+        self.engine = engine
+        self.min_interval = min_interval
+        self._post, self._apply, self._show_message = post, apply, show_message
+        self._builder = ViewBuilder()
+        self._idle = threading.Event()  # set while no view model is waiting for the main thread
+        self._idle.set()
+        self._stopping = threading.Event()
+        self._applied = threading.Condition()
+        self.applied: Snapshot | None = None  # the snapshot the window shows now (main thread writes)
+        self.listeners: list[Callable[[ViewModel], None]] = []  # called on the main thread after each apply
+        self._thread = threading.Thread(target=self._run, name="dd3d-lab-controller", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(1.0)
+
+    # ---------------------------------------------------------------------- user actions -> engine
+
+    def select(self, class_index: int, sample: int) -> None:
+        self.engine.select(class_index, sample)
+
+    def set_resolution(self, points: int) -> None:
+        self.engine.set_resolution(points)
+
+    def play(self, running: bool) -> None:
+        self.engine.resume() if running else self.engine.pause()
+
+    def step(self) -> None:
+        self.engine.step()
+
+    def export(self, path: Path) -> None:
+        self._report(self.engine.export(path), "exported the DD3D set to")
+
+    def save_checkpoint(self, path: Path) -> None:
+        self._report(self.engine.save_checkpoint(path), "checkpoint saved to")
+
+    def _report(self, future: "Future[Path]", done: str) -> None:
+        def finished(f: "Future[Path]") -> None:
+            error = f.exception()
+            text = f"{done} {f.result()}" if error is None else str(error)
+            self._post(lambda: self._show_message(text, error is not None))
+
+        future.add_done_callback(finished)
+
+    # ------------------------------------------------------------------------- snapshots -> window
+
+    def wait_applied(self, predicate: Callable[[Snapshot], bool], timeout: float) -> Snapshot | None:
+        """Block (off the main thread) until the window shows a snapshot satisfying ``predicate``."""
+        with self._applied:
+            ok = self._applied.wait_for(lambda: self.applied is not None and predicate(self.applied), timeout)
+            return self.applied if ok else None
+
+    def _run(self) -> None:
+        seen, shown, last_post = -1, None, 0.0
+        while not self._stopping.is_set():
+            snap = self.engine.snapshots.wait(0.25, newer_than=seen)
+            if snap is None:
+                continue
+            key = (snap.state, snap.resolution, snap.selected_class, snap.selected_sample)
+            early = self.min_interval - (time.monotonic() - last_post)
+            if key == shown and early > 0:  # training progress only: rate-limited
+                self.engine.snapshots.wait(early, newer_than=snap.seq)
+                continue
+            if not self._idle.wait(0.25):  # the window is still busy with the previous one
+                continue
+            snap = self.engine.snapshots.latest() or snap
+            user_change = shown is not None and key[1:] != shown[1:]
+            seen, shown, last_post = snap.seq, key, time.monotonic()
+            # a slider or selection change is shown without waiting for a loss-curve redraw
+            plot = False if user_change else (True if snap.state != State.RUNNING else None)
+            view = self._builder.build(snap, plot)
+            self._idle.clear()
+            self._post(lambda v=view: self._deliver(v))
+
+    def _deliver(self, view: ViewModel) -> None:
+        try:
+            self._apply(view)
+            for listener in self.listeners:
+                listener(view)
+        finally:
+            with self._applied:
+                self.applied = view.snapshot
+                self._applied.notify_all()
+            self._idle.set()

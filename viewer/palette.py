@@ -1,0 +1,71 @@
+"""Colours shared by the lab and the publication renders: part palette, height map, method colours.
+
+Everything is a fixed table so that the same part or height has the same colour in every panel,
+every screenshot and every figure. Colours are RGB floats in [0, 1].
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: part colours by the part's position within its class (ShapeNet-part classes have at most 6 parts)
+PART_COLORS = np.array([
+    [0.894, 0.102, 0.110],  # red
+    [0.216, 0.494, 0.722],  # blue
+    [0.302, 0.686, 0.290],  # green
+    [0.596, 0.306, 0.639],  # purple
+    [1.000, 0.498, 0.000],  # orange
+    [0.651, 0.337, 0.157],  # brown
+    [0.969, 0.506, 0.749],  # pink
+    [0.400, 0.400, 0.400],  # grey
+], dtype=np.float32)
+
+#: height colour map: stops from the lowest (y = -1) to the highest (y = +1) point of the unit sphere
+HEIGHT_STOPS = np.array([
+    [0.267, 0.005, 0.329],
+    [0.231, 0.322, 0.545],
+    [0.129, 0.569, 0.549],
+    [0.369, 0.788, 0.384],
+    [0.992, 0.906, 0.145],
+], dtype=np.float32)
+UP_AXIS = 1  # the datasets are y-up
+
+#: line colours of the methods in loss curves and labels
+METHOD_COLORS = {"gm": (0.850, 0.373, 0.008), "dd3d": (0.106, 0.620, 0.467)}
+
+
+def height_colors(points: np.ndarray) -> np.ndarray:
+    """(N, 3) colours from each point's height on a fixed scale (unit-sphere clouds span -1…1)."""
+    t = np.clip((np.asarray(points, dtype=np.float32)[:, UP_AXIS] + 1.0) / 2.0, 0.0, 1.0)
+    position = t * (len(HEIGHT_STOPS) - 1)
+    low = np.minimum(position.astype(np.int64), len(HEIGHT_STOPS) - 2)
+    frac = (position - low)[:, None]
+    return ((1 - frac) * HEIGHT_STOPS[low] + frac * HEIGHT_STOPS[low + 1]).astype(np.float32)
+
+
+def part_colors(parts: np.ndarray, class_parts: tuple[int, ...] | list[int]) -> np.ndarray:
+    """(N, 3) colours of global part ids: the k-th part of the class gets ``PART_COLORS[k]``.
+
+    Ids outside ``class_parts`` (or every id when it is empty) are coloured by their own value.
+    """
+    parts = np.asarray(parts, dtype=np.int64)
+    ids = np.asarray(class_parts, dtype=np.int64)
+    table = np.arange(max(int(parts.max(initial=0)), int(ids.max(initial=0))) + 1)
+    table[ids] = np.arange(len(ids))
+    return PART_COLORS[table[parts] % len(PART_COLORS)]
+
+
+def cloud_colors(points: np.ndarray, parts: np.ndarray | None = None,
+                 class_parts: tuple[int, ...] | list[int] = ()) -> np.ndarray:
+    """Part colours when part labels are given, else height colours."""
+    return height_colors(points) if parts is None else part_colors(parts, class_parts)
+
+
+def legend(part_names: tuple[str, ...] | list[str], class_parts: tuple[int, ...] | list[int]) -> list[tuple[str, tuple[float, ...]]]:
+    """(short name, colour) of each part of a class, e.g. ("seat", (0.89, 0.10, 0.11))."""
+    return [(part_names[p].split("/")[-1], tuple(float(v) for v in PART_COLORS[k % len(PART_COLORS)]))
+            for k, p in enumerate(class_parts)]
+
+
+def to_uint8(color: tuple[float, ...] | np.ndarray) -> np.ndarray:
+    """RGB floats in [0, 1] -> the uint8 values an exact (post-processing off) render produces."""
+    return np.round(np.asarray(color, dtype=np.float64) * 255).astype(np.uint8)

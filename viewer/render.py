@@ -1,0 +1,326 @@
+"""Publication renders: one camera, material and background for the lab and for ``dd3d render``.
+
+Clouds are drawn unlit with post-processing off on a white background, so every point keeps its
+exact palette colour (:mod:`viewer.palette`), from the same fixed camera. :func:`render_runs` draws
+a Figure-4-style grid (rows: classes; columns: Real, then one column per run) with Open3D's
+``OffscreenRenderer`` — no display needed — and lays it out with matplotlib (PNG, or PDF with
+vector labels). The lab's "Save render" hands its panels to :func:`render_in_subprocess`, which runs
+the same offscreen path in a child process (``python -m viewer.render``): rendering offscreen inside
+the GUI process is one of the Open3D traps (../shared/notes/OPEN3D.md), and the window stays responsive.
+
+Importing this module loads ``open3d.visualization.rendering`` but never the ``gui`` module.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import open3d as o3d
+import open3d.visualization.rendering as rendering
+
+from dd3d.errors import DD3DError
+from viewer.palette import cloud_colors, legend
+
+FOV = 30.0  # degrees, on the shorter side of the view
+CENTER = np.array([0.0, 0.0, 0.0], dtype=np.float32)
+EYE = (np.array([0.9, 0.6, 1.5]) / np.linalg.norm([0.9, 0.6, 1.5]) * 4.4).astype(np.float32)
+UP = np.array([0.0, 1.0, 0.0], dtype=np.float32)
+WHITE = (1.0, 1.0, 1.0, 1.0)
+TILE = 400  # default tile size (px) of rendered grids
+GEOMETRY = "cloud"
+
+#: draws one cloud: (points (N, 3), colours (N, 3), point size) -> RGB image (H, W, 3) uint8
+DrawFn = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
+
+
+def default_point_size(tile: int) -> float:
+    """Point size (px) that keeps clouds equally dense whatever the tile size."""
+    return max(2.0, tile / 100.0)
+
+
+def material(point_size: float) -> rendering.MaterialRecord:
+    """Unlit points: the rendered colour is exactly the point's colour."""
+    mat = rendering.MaterialRecord()
+    mat.shader = "defaultUnlit"
+    mat.point_size = float(point_size)
+    return mat
+
+
+def point_cloud(points: np.ndarray, colors: np.ndarray) -> o3d.t.geometry.PointCloud:
+    pc = o3d.t.geometry.PointCloud(o3d.core.Tensor(np.ascontiguousarray(points, dtype=np.float32)))
+    pc.point.colors = o3d.core.Tensor(np.ascontiguousarray(colors, dtype=np.float32))
+    return pc
+
+
+def prepare_scene(scene: rendering.Open3DScene) -> None:
+    """White background, no post-processing (exact colours), no lights needed for unlit points."""
+    scene.set_background(WHITE)
+    scene.view.set_post_processing(False)
+    scene.show_axes(False)
+
+
+def aim(camera: rendering.Camera, width: int, height: int, eye: np.ndarray = EYE,
+        center: np.ndarray = CENTER) -> None:
+    """The fixed camera: ``FOV`` on the shorter side of a ``width`` × ``height`` view."""
+    fov_type = rendering.Camera.FovType.Vertical if width >= height else rendering.Camera.FovType.Horizontal
+    distance = float(np.linalg.norm(eye - center))
+    camera.set_projection(FOV, width / max(height, 1), 0.05 * distance, 4.0 * distance, fov_type)
+    camera.look_at(center, eye, UP)
+
+
+def show_cloud(scene: rendering.Open3DScene, name: str, points: np.ndarray, colors: np.ndarray,
+               mat: rendering.MaterialRecord) -> None:
+    """Replace geometry ``name`` by the cloud (nothing is drawn for an empty cloud)."""
+    if scene.has_geometry(name):
+        scene.remove_geometry(name)
+    if len(points):
+        scene.add_geometry(name, point_cloud(points, colors), mat)
+
+
+@contextlib.contextmanager
+def offscreen(width: int, height: int) -> Iterator[DrawFn]:
+    """A reusable offscreen renderer (no display needed) as a :data:`DrawFn`."""
+    renderer = rendering.OffscreenRenderer(width, height)
+    prepare_scene(renderer.scene)
+    aim(renderer.scene.camera, width, height)
+
+    def draw(points: np.ndarray, colors: np.ndarray, point_size: float) -> np.ndarray:
+        show_cloud(renderer.scene, GEOMETRY, points, colors, material(point_size))
+        return np.asarray(renderer.render_to_image())[..., :3].copy()
+
+    try:
+        yield draw
+    finally:
+        renderer.scene.clear_geometry()  # geometry must go before the renderer's materials
+        del renderer
+
+
+# ---------------------------------------------------------------------------------------- grid
+
+
+@dataclass
+class GridCell:
+    """One tile of a grid: the cloud and its colours (None draws an empty white tile)."""
+
+    points: np.ndarray | None
+    colors: np.ndarray | None = None
+
+
+LABEL_WIDTH, HEADER_HEIGHT = 150, 36  # px reserved for row and column labels
+
+
+def grid_size(rows: int, columns: int, tile: int = TILE) -> tuple[int, int]:
+    """(width, height) in pixels of a PNG grid written by :func:`compose`."""
+    return LABEL_WIDTH + columns * tile, HEADER_HEIGHT + rows * tile
+
+
+def compose(images: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str], column_labels: Sequence[str],
+            out: Path, legends: Sequence[list[tuple[str, tuple[float, ...]]]] | None = None) -> Path:
+    """Lay rendered tiles out with labels and write ``out`` (.png exact size, or .pdf) atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from dd3d.io import atomic_path
+
+    suffix = out.suffix.lower()
+    if suffix not in (".png", ".pdf"):
+        raise DD3DError(f"--out {out}: unknown file type {out.suffix!r} (expected .png or .pdf)")
+    tile = images[0][0].shape[0]
+    width, height = grid_size(len(images), len(images[0]), tile)
+    dpi = 100
+    fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor="white")
+    FigureCanvasAgg(fig)
+    for j, label in enumerate(column_labels):
+        fig.text((LABEL_WIDTH + (j + 0.5) * tile) / width, 1 - HEADER_HEIGHT / 2 / height, label,
+                 ha="center", va="center", fontsize=14)
+    for i, row in enumerate(images):
+        top = HEADER_HEIGHT + i * tile
+        fig.text(10 / width, 1 - (top + tile / 2) / height, row_labels[i], ha="left", va="center", fontsize=13)
+        for k, (name, color) in enumerate((legends or [[]] * len(images))[i]):
+            fig.text(10 / width, 1 - (top + tile / 2 + 24 + 16 * k) / height, name, color=color,
+                     ha="left", va="center", fontsize=10)
+        for j, image in enumerate(row):
+            ax = fig.add_axes(((LABEL_WIDTH + j * tile) / width, 1 - (top + tile) / height, tile / width, tile / height))
+            ax.imshow(image, interpolation="nearest")
+            ax.set_axis_off()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format=suffix[1:], dpi=dpi, facecolor="white")
+    return out
+
+
+def render_grid(cells: Sequence[Sequence[GridCell]], row_labels: Sequence[str], column_labels: Sequence[str],
+                out: Path, draw: DrawFn, tile: int, point_size: float,
+                legends: Sequence[list[tuple[str, tuple[float, ...]]]] | None = None) -> Path:
+    """Render every cell with ``draw`` and :func:`compose` the grid."""
+    blank = np.full((tile, tile, 3), 255, dtype=np.uint8)
+    images = [[blank if cell.points is None else draw(cell.points, cell.colors, point_size) for cell in row]
+              for row in cells]
+    return compose(images, row_labels, column_labels, out, legends)
+
+
+# ---------------------------------------------------------------------------------- run folders
+
+
+@dataclass
+class _Run:
+    label: str
+    class_names: list[str]
+    points: np.ndarray  # (M, P, 3)
+    labels: np.ndarray  # (M,)
+    parts: np.ndarray | None
+
+
+def _load_run(run: Path, points: int, seed: int) -> _Run:
+    """A run folder's synthetic set: dd3d regenerated at ``points`` from generator.pt, others as stored."""
+    import torch
+
+    from dd3d.synthetic import GENERATOR_FILE, SYNTHETIC_FILE, LoadedGenerator, read_synthetic_h5
+
+    if not run.is_dir():
+        raise DD3DError(f"--run {run}: run folder not found")
+    summary = run / "distill.json"
+    try:
+        method = str(json.loads(summary.read_text()).get("method", run.name))
+    except (OSError, ValueError, AttributeError):
+        method = run.name
+    if (run / GENERATOR_FILE).is_file():
+        loaded = LoadedGenerator(run / GENERATOR_FILE)
+        synthetic = loaded.generate(points, torch.Generator().manual_seed(seed))
+        names = loaded.class_names
+    else:
+        synthetic, names = read_synthetic_h5(run / SYNTHETIC_FILE)
+        if names is None:
+            raise DD3DError(f"{run / SYNTHETIC_FILE}: no class_names attribute; cannot match --classes")
+    return _Run(method.upper(), names, synthetic.points, synthetic.labels, synthetic.parts)
+
+
+def _real_clouds(run: Path, classes: Sequence[str], points: int) -> tuple[list[np.ndarray], list[np.ndarray | None],
+                                                                          list[tuple[int, ...]], list[str] | None]:
+    """The first training cloud of each class from the run's config, prepared at ``points`` points
+    (with the part labels, class part ids and part names of segmentation configs)."""
+    from dd3d.config import load_config
+    from dd3d.data import load_train_split, prepare_at
+
+    cfg = load_config(run / "config.yaml")
+    # loaders that sample clouds (built-in shapes, folders, ShapeNet-part txt) then give distinct points
+    cfg.data.resolution = max(cfg.data.resolution, points)
+    raw = load_train_split(cfg)
+    missing = [c for c in classes if c not in raw.class_names]
+    if missing:
+        raise DD3DError(f"--classes: {', '.join(missing)} not in {raw.source} "
+                        f"(available: {', '.join(raw.class_names)})")
+    index = [int(np.flatnonzero(raw.labels == raw.class_names.index(c))[0]) for c in classes]
+    real = prepare_at(raw.subset(np.array(index)), cfg, cfg.data.train_split, points)
+    seg = cfg.task == "segmentation" and real.parts is not None
+    class_parts = [tuple(real.category_parts.get(raw.class_names.index(c), ())) if seg and real.category_parts else ()
+                   for c in classes]
+    parts = [real.parts[i] if seg else None for i in range(len(classes))]
+    return list(real.points), parts, class_parts, real.part_names if seg else None
+
+
+def _unique_labels(runs: list[_Run], dirs: Sequence[Path]) -> list[str]:
+    labels = [r.label for r in runs]
+    return [f"{label} ({d.name})" if labels.count(label) > 1 else label for label, d in zip(labels, dirs)]
+
+
+def render_runs(run_dirs: Sequence[Path], classes: Sequence[str], points: int, out: Path, tile: int = TILE,
+                point_size: float | None = None, seed: int = 0) -> Path:
+    """Figure-4-style grid: one row per class, columns Real and each run; returns ``out``.
+
+    dd3d runs are regenerated at ``points`` points from ``generator.pt`` (noise seed ``seed``);
+    other runs show ``synthetic.h5`` as distilled (e.g. GM at its training resolution). Real clouds
+    come from the first run's ``config.yaml`` dataset. Segmentation clouds are coloured by part
+    with a legend per row; everything else by height.
+    """
+    run_dirs = [Path(d) for d in run_dirs]
+    if not run_dirs:
+        raise DD3DError("render: needs at least one --run DIR")
+    if not classes:
+        raise DD3DError("--classes: give at least one class name, e.g. --classes airplane,chair")
+    if points < 1 or tile < 16:
+        raise DD3DError(f"render: --points must be >= 1 and --tile >= 16, got {points} and {tile}")
+    runs = [_load_run(d, points, seed) for d in run_dirs]
+    real, real_parts, class_parts, part_names = _real_clouds(run_dirs[0], classes, points)
+    cells = []
+    for c, name in enumerate(classes):
+        row = [GridCell(real[c], cloud_colors(real[c], real_parts[c], class_parts[c]))]
+        for run, d in zip(runs, run_dirs):
+            if name not in run.class_names:
+                raise DD3DError(f"--classes: {name} not in run {d} (its classes: {', '.join(run.class_names)})")
+            hits = np.flatnonzero(run.labels == run.class_names.index(name))
+            if len(hits) == 0:
+                row.append(GridCell(None))
+                continue
+            cloud = run.points[hits[0]]
+            parts = None if run.parts is None else run.parts[hits[0]]
+            row.append(GridCell(cloud, cloud_colors(cloud, parts, class_parts[c])))
+        cells.append(row)
+    legends = [legend(part_names, cp) for cp in class_parts] if part_names else None
+    with offscreen(tile, tile) as draw:
+        return render_grid(cells, list(classes), ["Real", *_unique_labels(runs, run_dirs)], out, draw, tile,
+                           point_size or default_point_size(tile), legends)
+
+
+# ------------------------------------------------------------------ lab "Save render" (child process)
+
+Legend = list[tuple[str, tuple[float, ...]]]
+
+
+def write_panels(path: Path, clouds: Sequence[tuple[np.ndarray, np.ndarray] | None], row_label: str,
+                 column_labels: Sequence[str], legend_entries: Legend | None = None) -> None:
+    """Store one grid row (clouds with colours; None = empty tile) for :func:`render_panels_file`."""
+    arrays: dict[str, np.ndarray] = {}
+    for i, cloud in enumerate(clouds):
+        if cloud is not None:
+            arrays[f"points{i}"], arrays[f"colors{i}"] = cloud
+    meta = {"count": len(clouds), "row": row_label, "columns": list(column_labels), "legend": legend_entries or []}
+    with open(path, "wb") as f:
+        np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def render_panels_file(panels: Path, out: Path, tile: int) -> Path:
+    """Render a file written by :func:`write_panels` as a one-row grid (offscreen)."""
+    with np.load(panels, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        cells = [GridCell(data[f"points{i}"], data[f"colors{i}"]) if f"points{i}" in data else GridCell(None)
+                 for i in range(meta["count"])]
+    legends = [[(name, tuple(color)) for name, color in meta["legend"]]] if meta["legend"] else None
+    with offscreen(tile, tile) as draw:
+        return render_grid([cells], [meta["row"]], meta["columns"], out, draw, tile, default_point_size(tile), legends)
+
+
+def render_in_subprocess(panels: Path, out: Path, tile: int, timeout: float = 300) -> Path:
+    """Run :func:`render_panels_file` in a child process without a display (headless rendering)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run([sys.executable, "-m", "viewer.render", str(panels), str(out), "--tile", str(tile)],
+                            capture_output=True, text=True, timeout=timeout, env=env)
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        raise DD3DError(f"render of {out} failed: {lines[-1] if lines else f'exit status {result.returncode}'}")
+    return out
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m viewer.render", description="render saved lab panels")
+    parser.add_argument("panels", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--tile", type=int, default=TILE)
+    args = parser.parse_args(argv)
+    try:
+        render_panels_file(args.panels, args.out, args.tile)
+    except DD3DError as exc:
+        print(f"render: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
