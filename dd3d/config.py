@@ -289,6 +289,12 @@ def _build(cls: type, raw: Any, where: str, prefix: str) -> Any:
     return cls(**values)
 
 
+def dataset_label(cfg: "Config") -> str:
+    """How results name the dataset: the folder name of ``data.root`` (e.g. ``modelnet10_hdf5_1024``,
+    which the ``modelnet40`` loader reads), or the built-in set's name."""
+    return Path(cfg.data.root).name if cfg.data.root else cfg.data.name
+
+
 def rotator_kind(cfg: "Config") -> str:
     """The rotator actually used: ``auto`` resolves to ``learned`` for rotated data, else ``none``."""
     kind = cfg.model.rotator.kind

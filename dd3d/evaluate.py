@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dd3d.config import Config
+from dd3d.config import Config, dataset_label
 from dd3d.data import load_raw_split, prepare_at, select_classes
 from dd3d.data.base import PointCloudSet
 from dd3d.distill.base import SyntheticSet, resample_set
@@ -101,7 +101,7 @@ def evaluate_synthetic(cfg: Config, run_dir: Path, out: Path | None = None, back
     distilled = run_dir / "distill.json"
     origin = json.loads(distilled.read_text()) if distilled.is_file() else {}
     summary.update({
-        "method": origin.get("method", "unknown"), "cpc": origin.get("cpc"), "dataset": cfg.data.name,
+        "method": origin.get("method", "unknown"), "cpc": origin.get("cpc"), "dataset": dataset_label(cfg),
         "setting": cfg.data.setting, "backbone": backbone, "runs": cfg.eval.runs, "epochs": cfg.eval.epochs,
         "batch_size": cfg.eval.batch_size, "resolution": cfg.eval.resolution, "test_every": cfg.eval.test_every,
         "synthetic": str(run_dir), "regenerated_per_run": source.generator is not None,

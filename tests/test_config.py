@@ -84,3 +84,10 @@ def test_bad_configs_give_one_line_errors(tmp_path: Path, text: str, overrides: 
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_dataset_label_names_the_folder_not_the_loader(tmp_path: Path) -> None:
+    from dd3d.config import dataset_label
+
+    assert dataset_label(load_config(write(tmp_path, "data:\n  name: modelnet40\n  root: modelnet10_hdf5_1024\n"))) == "modelnet10_hdf5_1024"
+    assert dataset_label(load_config(None)) == "shapes"

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 from tqdm import tqdm
 
-from dd3d.config import Config, dump_config, rotator_kind
+from dd3d.config import Config, dataset_label, dump_config, rotator_kind
 from dd3d.data import load_train_split, prepare_at
 from dd3d.device import describe, resolve_device
 from dd3d.distill import build_method
@@ -88,7 +88,7 @@ def distill(cfg: Config, out: Path, resume: bool = False, progress: bool = True,
     summary = {
         "method": method.name,
         "cpc": cfg.distill.cpc,
-        "dataset": cfg.data.name,
+        "dataset": dataset_label(cfg),
         "setting": cfg.data.setting,
         "rotator": rotator_kind(cfg),
         "iterations": total,
