@@ -45,3 +45,18 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     return lines[0]
+
+
+def offscreen_rendering_problem() -> str | None:
+    """None when Open3D can render offscreen here, else the reason (checked in a subprocess without
+    DISPLAY: a missing Vulkan driver kills the process)."""
+    probe = "import open3d.visualization.rendering as r; r.OffscreenRenderer(16, 16).render_to_image()"
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    try:
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"Open3D offscreen rendering probe failed: {exc}"
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        return f"Open3D offscreen rendering unavailable: {lines[-1] if lines else f'exit {result.returncode}'}"
+    return None

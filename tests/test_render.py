@@ -1,9 +1,6 @@
 """Publication renders (``viewer.render``, no display needed) and the shared palette."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,30 +11,16 @@ from test_viewer import count_near
 
 from dd3d.distill.run import distill
 from dd3d.errors import DD3DError
+from conftest import offscreen_rendering_problem
 from viewer.palette import HEIGHT_STOPS, PART_COLORS, height_colors, legend, part_colors
 
 CLASSES = ["airplane", "bottle"]
 TILE = 96
 
 
-def _offscreen_rendering_works() -> str | None:
-    """None when Open3D can render offscreen here, else the reason (checked in a subprocess: a
-    missing Vulkan driver kills the process)."""
-    probe = "import open3d.visualization.rendering as r; r.OffscreenRenderer(16, 16).render_to_image()"
-    try:
-        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
-                                env={k: v for k, v in os.environ.items() if k != "DISPLAY"})
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"Open3D offscreen rendering probe failed: {exc}"
-    if result.returncode != 0:
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        return f"Open3D offscreen rendering unavailable: {lines[-1] if lines else result.returncode}"
-    return None
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
-    reason = _offscreen_rendering_works()
+    reason = offscreen_rendering_problem()
     if reason:
         pytest.skip(reason)
     out = tmp_path_factory.mktemp("runs")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, offscreen_rendering_problem
 from test_engine import TINY_LAB
 
 from viewer.palette import METHOD_COLORS, PART_COLORS, height_colors
@@ -63,16 +63,7 @@ sys.exit(app.run())
 def _gui_unavailable() -> str | None:
     if shutil.which("xvfb-run") is None or shutil.which("Xvfb") is None:
         return "Xvfb is not installed (apt-get install xvfb xauth)"
-    probe = "import open3d.visualization.rendering as r; r.OffscreenRenderer(16, 16).render_to_image()"
-    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
-    try:
-        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"Open3D rendering probe failed: {exc}"
-    if result.returncode != 0:
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        return f"Open3D rendering unavailable: {lines[-1] if lines else f'exit {result.returncode}'}"
-    return None
+    return offscreen_rendering_problem()
 
 
 @pytest.fixture(scope="module")
