@@ -85,6 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dd3d.data import load_dataset
     from dd3d.device import describe, resolve_device
     from dd3d.io import load_checkpoint, write_json
+    from dd3d.metrics import summary_line, with_category_names
     from dd3d.train import Task, fit, make_rotator, new_run
 
     if args.resume is not None:
@@ -121,10 +122,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         log_file.close()
     seconds = time.perf_counter() - start
-    result = {**metrics, "epochs": cfg.train.epochs, "train_seconds": round(seconds, 2),
-              "device": describe(device), "train_clouds": len(splits.train), "test_clouds": len(splits.test)}
+    result = {**with_category_names(metrics, splits.test.class_names), "epochs": cfg.train.epochs,
+              "train_seconds": round(seconds, 2), "device": describe(device), "train_clouds": len(splits.train),
+              "test_clouds": len(splits.test)}
     write_json(out / "metrics.json", result)
-    print(" ".join(f"{k}={v:.4f}" for k, v in metrics.items()) + f"  ({seconds:.1f} s, {describe(device)})")
+    print(summary_line(metrics) + f"  ({seconds:.1f} s, {describe(device)})")
     return 0
 
 
@@ -166,9 +168,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     out = args.out or args.synthetic / "eval"
     m = evaluate_synthetic(cfg, args.synthetic, out, backbone=args.backbone)
-    print(f"{m['method']} cpc={m['cpc']} {m['backbone']}: OA {100 * m['oa_mean']:.2f} ± {100 * m['oa_std']:.2f} "
-          f"(final epoch, {m['runs']} runs); best-epoch {100 * m['oa_best_epoch_mean']:.2f} (test-set selection) "
-          f"-> {out / 'metrics.json'}")
+    scores = f"OA {100 * m['oa_mean']:.2f} ± {100 * m['oa_std']:.2f}"
+    if "instance_miou_mean" in m:
+        scores += (f", instance mIoU {100 * m['instance_miou_mean']:.2f} ± {100 * m['instance_miou_std']:.2f}"
+                   f", class mIoU {100 * m['class_miou_mean']:.2f} ± {100 * m['class_miou_std']:.2f}")
+    print(f"{m['method']} cpc={m['cpc']} {m['backbone']}: {scores} (final epoch, {m['runs']} runs); best-epoch OA "
+          f"{100 * m['oa_best_epoch_mean']:.2f} (test-set selection) -> {out / 'metrics.json'}")
     return 0
 
 
@@ -185,7 +190,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise DD3DError(f"--run {args.run}: run folder not found")
     loaded = LoadedGenerator(path)
     synthetic = loaded.generate(args.points, torch.Generator().manual_seed(args.seed))
-    write_any(args.out, synthetic, loaded.class_names)
+    write_any(args.out, synthetic, loaded.class_names, loaded.category_parts)
     print(f"{len(synthetic.labels)} clouds x {args.points} points -> {args.out}")
     return 0
 

@@ -145,6 +145,12 @@ class DistillConfig:
     decay is not applied to point tensors, where it would pull the points towards the origin. ``resolution`` is the number of
     points of real and synthetic clouds while distilling (paper §5.4) — independent of
     ``eval.resolution``.
+
+    Segmentation (paper §4.3, Eq. 14; REFERENCE.md "Segmentation distillation"): ``part_matching``
+    chooses what each outer step matches — ``alternate`` (the reference: whole-shape GM on even
+    outer steps, per-part GM on odd ones), ``whole`` or ``part``. Networks with BatchNorm (PointNetSeg)
+    take their statistics from ``batchnorm_clouds`` real clouds per class before every matching step,
+    then keep them frozen while gradients are matched.
     """
 
     method: Literal["random", "herding", "kcenter", "gm", "dm", "tm", "dd3d"] = "dd3d"
@@ -164,6 +170,8 @@ class DistillConfig:
     lr_gamma: float = _range(0.1, 0.0, 1.0)
     augment_real: bool = True
     checkpoint_every: int = _range(10, 1)
+    part_matching: Literal["alternate", "whole", "part"] = "alternate"
+    batchnorm_clouds: int = _range(8, 1)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     tm: TrajectoryConfig = field(default_factory=TrajectoryConfig)
 

@@ -56,7 +56,6 @@ LAB_CPU_THREADS = 1
 #: the methods shown side by side, in panel order
 LAB_METHODS: tuple[str, ...] = ("gm", "dd3d")
 DEFAULT_RESOLUTION = 2048
-SEGMENTATION_NOTE = "segmentation distillation not available yet"
 CHECKPOINT_FORMAT = "dd3d-lab/1"
 _DISPLAY_SEED = 0  # noise of the displayed DD3D cloud: fixed, so only training changes it
 _EMA = 0.3  # weight of the newest step in the seconds-per-iteration average
@@ -115,9 +114,9 @@ class Snapshot:
     """Everything the lab shows at one moment; numpy arrays only, never tensors.
 
     ``canonical`` holds the canonicalisation stages of the selected real cloud (randomly rotated,
-    PCA, rotator output) named by ``canonical_labels``. ``methods`` is empty for segmentation
-    configs, whose synthetic panels show ``synthetic_note`` instead; ``Cloud.parts`` carries part
-    labels wherever they exist (real clouds of segmentation configs today).
+    PCA, rotator output) named by ``canonical_labels``. ``Cloud.parts`` carries part labels for
+    segmentation configs (real clouds, GM's labels from its real initialisation, DD3D's from the
+    noise partition).
     """
 
     seq: int
@@ -136,7 +135,6 @@ class Snapshot:
     resolution: int
     target_iterations: int
     methods: tuple[MethodView, ...]
-    synthetic_note: str
     real: Cloud | None
     canonical: tuple[Cloud, ...]
     canonical_labels: tuple[str, ...]
@@ -214,7 +212,7 @@ class _CancellableContext(DistillContext):
 
     stopping: threading.Event
 
-    def real_batch(self, c: int, n: int | None = None) -> torch.Tensor:
+    def real_batch(self, c: int, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.stopping.is_set():
             raise _Cancelled
         return super().real_batch(c, n)
@@ -236,6 +234,8 @@ class _Progress:
     losses: tuple[np.ndarray, ...]
     seconds: tuple[float | None, ...]
     gm_points: torch.Tensor | None  # (K·cpc, P, 3) copy
+    gm_parts: torch.Tensor | None  # (K·cpc, P) part labels (segmentation; fixed while training)
+    partition: Any  # dd3d's NoisePartition (segmentation; fixed) or None
     generator: dict[str, torch.Tensor] | None  # dd3d generator weights (copy)
     rotator: dict[str, torch.Tensor] | None  # dd3d rotator weights (copy)
 
@@ -361,8 +361,7 @@ class Engine:
         if device.type == "cpu" and cfg.threads == 0:
             torch.set_num_threads(LAB_CPU_THREADS)
         ctx = _cancellable(build_context(cfg, device), self._stopping)
-        methods = LAB_METHODS if cfg.task == "classification" else ()
-        return _Data(ctx, describe(device), methods)
+        return _Data(ctx, describe(device), LAB_METHODS)
 
     def _build_methods(self, data: _Data) -> dict[str, Method]:
         from dd3d.distill import build_method
@@ -384,19 +383,18 @@ class Engine:
         return methods
 
     def _train_loop(self, data: _Data, methods: dict[str, Method]) -> None:
-        running, budget = bool(methods) and self._pause_at > 0, 0
+        running, budget, message = self._pause_at > 0, 0, ""
         seconds: dict[str, float | None] = {name: None for name in methods}
         state = State.RUNNING if running else State.PAUSED
-        message = "" if methods else SEGMENTATION_NOTE
         self._publish_progress(state, message, methods, seconds)
-        target, last = self._pause_at, list(methods)[-1] if methods else ""
+        target, last = self._pause_at, list(methods)[-1]
         while True:
             block = not (running or budget)
             for name, arg in self._drain(self._commands, block):
                 if name == "stop":
                     return
                 if name in ("pause", "resume"):
-                    running = name == "resume" and bool(methods)
+                    running = name == "resume"
                 elif name == "step":
                     budget += len(methods)
                 else:
@@ -442,8 +440,6 @@ class Engine:
         """Run a save/export request; the future gets the path or the error. Returns a status message."""
         path, future = arg
         try:
-            if not methods:
-                raise DD3DError(f"cannot {name}: {SEGMENTATION_NOTE}")
             if name == "save":
                 self._save(path, data, methods)
                 text = f"checkpoint saved to {path}"
@@ -485,13 +481,15 @@ class Engine:
                 losses=tuple(_frozen(np.array(m.losses, dtype=np.float64)) for m in methods.values()),
                 seconds=tuple(seconds[n] for n in methods),
                 gm_points=None if gm is None else gm.points.detach().to("cpu", copy=True),
+                gm_parts=None if gm is None or gm.parts is None else gm.parts.to("cpu", copy=True),
+                partition=None if dd3d is None else dd3d.partition,
                 generator=None if dd3d is None else _cpu_copy(dd3d.generator.state_dict()),
                 rotator=None if dd3d is None else _cpu_copy(dd3d.rotator.state_dict()),
             )
         self._view_events.put(("progress", progress))
 
     def _failed(self, exc: BaseException) -> _Progress:
-        return _Progress(State.ERROR, one_line(exc), (), (), (), None, None, None)
+        return _Progress(State.ERROR, one_line(exc), (), (), (), None, None, None, None, None)
 
     def _fail_pending_requests(self) -> None:
         for name, arg in self._drain(self._commands, block=False):
@@ -625,6 +623,7 @@ class _ViewState:
     def _synthetic_cloud(self, name: str, row: int) -> Cloud | None:
         """The selected synthetic cloud of ``name`` (GM: as trained; DD3D: regenerated at the resolution)."""
         from dd3d.data.transforms import normalize_unit_sphere
+        from dd3d.nn.partition import generate_labelled
 
         p = self.progress
         key = (self._iteration(name), row, self.resolution if name == "dd3d" else 0)
@@ -632,13 +631,14 @@ class _ViewState:
         if cached is not None and cached[0] == key:
             return cached[1]
         if name == "gm" and p.gm_points is not None:
-            points = p.gm_points[row:row + 1]
+            points, parts = p.gm_points[row:row + 1], None if p.gm_parts is None else p.gm_parts[row]
         elif name == "dd3d" and self._generator is not None:
-            points = self._generator.generate(torch.tensor([row]), self.resolution,
-                                              torch.Generator().manual_seed(_DISPLAY_SEED))
+            points, parts = generate_labelled(self._generator, p.partition, torch.tensor([row]), self.data.ctx.cpc,
+                                              self.resolution, torch.Generator().manual_seed(_DISPLAY_SEED))
+            parts = None if parts is None else parts[0]
         else:
             return None
-        cloud = Cloud.of(normalize_unit_sphere(points)[0].numpy())
+        cloud = Cloud.of(normalize_unit_sphere(points)[0].numpy(), None if parts is None else parts.numpy())
         self._synthetic[name] = (key, cloud)
         return cloud
 
@@ -656,7 +656,7 @@ class _ViewState:
         message = p.message if p is not None else ""
         if self.data is None:  # failed while loading: nothing to show but the message
             return Snapshot(seq, state, message, "", memory_bytes(), self.cfg.task, (), None, (), 0, 0, 0,
-                            self.cfg.distill.cpc, self.resolution, self.cfg.distill.iterations, (), "", None, (), ())
+                            self.cfg.distill.cpc, self.resolution, self.cfg.distill.iterations, (), None, (), ())
         ctx = self.data.ctx
         real_set = ctx.real_full
         c, index, sample = self._selected()
@@ -671,7 +671,6 @@ class _ViewState:
             class_parts=class_parts, selected_class=c, selected_sample=sample,
             samples_in_class=len(ctx.by_class[c]), cpc=ctx.cpc, resolution=self.resolution,
             target_iterations=self.cfg.distill.iterations, methods=methods,
-            synthetic_note=SEGMENTATION_NOTE if not self.data.methods else "",
             real=real, canonical=self._canonical_clouds(c, sample, real),
             canonical_labels=("raw (random rotation)", "PCA", self._rotator_label),
         )

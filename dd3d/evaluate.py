@@ -3,7 +3,9 @@
 Settings are ``eval.*`` (paper Table 8: Adam lr 1e-3, wd 5e-4, batch 8, 200 epochs, StepLR ×0.1
 every 100 epochs, the training augmentation). Each of ``eval.runs`` runs uses seed ``seed + run``;
 for a dd3d run folder every run regenerates the set from ``generator.pt`` with fresh noise at
-``eval.resolution``. Reported: the final-epoch accuracy (``oa_mean`` ± ``oa_std``) and, when
+``eval.resolution``. Segmentation trains PointNetSeg on the synthetic clouds' part labels and
+reports point OA, instance mIoU and class mIoU (plus each category's mIoU). Reported: the
+final-epoch accuracy (``oa_mean`` ± ``oa_std``) and, when
 ``eval.test_every`` > 0, the best accuracy over the tested epochs (``oa_best_epoch_mean``) — model
 selection on the test set, as the released code prints it; README labels it so.
 """
@@ -52,6 +54,11 @@ class SyntheticSource:
                             f"classes {class_names[:4]}… (evaluate with the config used to distil)")
         self.class_names = names
 
+    @property
+    def has_parts(self) -> bool:
+        """Whether the clouds carry part labels (a segmentation set)."""
+        return self.generator.partition is not None if self.generator is not None else self.fixed.parts is not None
+
     def clouds(self, points: int, seed: int) -> PointCloudSet:
         """The training set of one evaluation run at ``points`` points per cloud."""
         rng = torch.Generator().manual_seed(seed)
@@ -60,9 +67,9 @@ class SyntheticSource:
         else:
             synthetic = self.fixed
             if synthetic.points.shape[1] != points:
-                synthetic = SyntheticSet(resample_set(synthetic.points, points, rng), synthetic.labels)
+                synthetic = resample_set(synthetic, points, rng)
         return PointCloudSet(points=synthetic.points, labels=synthetic.labels, class_names=self.class_names,
-                             source="synthetic set")
+                             parts=synthetic.parts, source="synthetic set")
 
     def rotator(self, cfg: Config) -> torch.nn.Module:
         """The distilled rotator (frozen) for a dd3d run, else the one the config asks for."""
@@ -83,6 +90,9 @@ def evaluate_synthetic(cfg: Config, run_dir: Path, out: Path | None = None, back
     backbone = backbone or cfg.model.name
     test_raw = load_raw_split(cfg, cfg.data.test_split)
     source = SyntheticSource(run_dir, test_raw.class_names, limited=cfg.data.max_classes is not None)
+    if cfg.task == "segmentation" and not source.has_parts:
+        raise DD3DError(f"--synthetic {run_dir}: the synthetic set has no part labels ('pid'), "
+                        "but the config's task is 'segmentation'")
     test_raw = select_classes(test_raw, source.class_names)
     test = prepare_at(test_raw, cfg, cfg.data.test_split, cfg.eval.resolution)
     task = Task.of(cfg.task, test)
@@ -97,7 +107,7 @@ def evaluate_synthetic(cfg: Config, run_dir: Path, out: Path | None = None, back
         finals.append(metrics)
         tested = [h["test_oa"] for h in run.history if "test_oa" in h] + [metrics["oa"]]
         bests.append(max(tested))
-    summary = _summarise(finals, bests)
+    summary = _summarise(finals, bests, source.class_names)
     distilled = run_dir / "distill.json"
     origin = json.loads(distilled.read_text()) if distilled.is_file() else {}
     summary.update({
@@ -113,12 +123,17 @@ def evaluate_synthetic(cfg: Config, run_dir: Path, out: Path | None = None, back
     return summary
 
 
-def _summarise(finals: list[dict[str, float]], bests: list[float]) -> dict[str, Any]:
-    oa = np.array([m["oa"] for m in finals])
-    macc = np.array([m["macc"] for m in finals])
-    return {
-        "oa_mean": float(oa.mean()), "oa_std": float(oa.std()), "oa_runs": oa.tolist(),
-        "macc_mean": float(macc.mean()), "macc_std": float(macc.std()),
-        "oa_best_epoch_mean": float(np.mean(bests)), "oa_best_epoch_std": float(np.std(bests)),
-        "oa_best_epoch_runs": list(map(float, bests)),
-    }
+def _summarise(finals: list[dict[str, Any]], bests: list[float], class_names: list[str]) -> dict[str, Any]:
+    """Mean, std and per-run values of every scalar metric (OA/mAcc, or OA/instance/class mIoU),
+    the best-epoch OA, and for segmentation each category's mIoU averaged over runs."""
+    out: dict[str, Any] = {}
+    for key in [k for k, v in finals[0].items() if isinstance(v, float)]:
+        values = np.array([m[key] for m in finals])
+        out.update({f"{key}_mean": float(values.mean()), f"{key}_std": float(values.std()),
+                    f"{key}_runs": values.tolist()})
+    out.update({"oa_best_epoch_mean": float(np.mean(bests)), "oa_best_epoch_std": float(np.std(bests)),
+                "oa_best_epoch_runs": list(map(float, bests))})
+    if "category_miou" in finals[0]:
+        out["category_miou_mean"] = {class_names[c]: float(np.mean([m["category_miou"][c] for m in finals]))
+                                     for c in finals[0]["category_miou"]}
+    return out

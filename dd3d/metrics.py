@@ -7,6 +7,8 @@ mIoU = mean over shapes; class mIoU = mean over categories of their shapes' mean
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -35,16 +37,18 @@ def shape_ious(pred: np.ndarray, target: np.ndarray, part_ids: list[int]) -> flo
 
 
 def segmentation_metrics(pred: np.ndarray, target: np.ndarray, categories: np.ndarray,
-                         category_parts: dict[int, list[int]]) -> dict[str, float]:
-    """Point OA, instance mIoU and class mIoU for predictions (N, P) vs targets (N, P)."""
+                         category_parts: dict[int, list[int]]) -> dict[str, Any]:
+    """Point OA, instance mIoU, class mIoU and the mIoU of each category present (``category_miou``,
+    category index -> mean IoU of its shapes) for predictions (N, P) vs targets (N, P)."""
     pred, target, categories = np.asarray(pred), np.asarray(target), np.asarray(categories)
     per_shape = np.array([shape_ious(pred[i], target[i], category_parts[int(categories[i])])
                           for i in range(len(target))])
-    per_category = [per_shape[categories == c].mean() for c in np.unique(categories)]
+    per_category = {int(c): float(per_shape[categories == c].mean()) for c in np.unique(categories)}
     return {
         "oa": float((pred == target).mean()) if target.size else 0.0,
         "instance_miou": float(per_shape.mean()) if len(per_shape) else 0.0,
-        "class_miou": float(np.mean(per_category)) if per_category else 0.0,
+        "class_miou": float(np.mean(list(per_category.values()))) if per_category else 0.0,
+        "category_miou": per_category,
     }
 
 
@@ -60,3 +64,15 @@ def restrict_to_category(logits: torch.Tensor, categories: torch.Tensor, mask: t
     """Per-point predictions restricted to each shape's category parts: logits (B, P, parts) → (B, P)."""
     allowed = mask.to(logits.device)[categories][:, None, :]
     return logits.masked_fill(~allowed, float("-inf")).argmax(dim=2)
+
+
+def with_category_names(metrics: dict[str, Any], class_names: list[str]) -> dict[str, Any]:
+    """``metrics`` with ``category_miou`` keyed by category name instead of index (for JSON files)."""
+    if "category_miou" not in metrics:
+        return metrics
+    return {**metrics, "category_miou": {class_names[c]: v for c, v in metrics["category_miou"].items()}}
+
+
+def summary_line(metrics: dict[str, Any]) -> str:
+    """``key=value`` for the scalar metrics, e.g. ``oa=0.9012 instance_miou=0.7711``."""
+    return " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))

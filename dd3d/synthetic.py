@@ -14,11 +14,14 @@ import numpy as np
 import torch
 
 from dd3d.data.h5util import Key, read_h5
+from dd3d.data.transforms import normalize_unit_sphere
 from dd3d.distill.base import DistillContext, SyntheticSet
 from dd3d.errors import DD3DError
 from dd3d.io import atomic_path, load_checkpoint
 from dd3d.nn.generator import PointGenerator
+from dd3d.nn.partition import NoisePartition, generate_labelled
 from dd3d.nn.rotator import Rotator
+from dd3d.palette import part_colors
 
 SYNTHETIC_FILE = "synthetic.h5"
 GENERATOR_FILE = "generator.pt"
@@ -63,6 +66,8 @@ def generator_payload(method: Any, ctx: DistillContext) -> dict[str, Any]:
         "omega0": g.omega0,
         "class_names": list(ctx.real.class_names),
         "task": ctx.task.kind,
+        "partition": None if method.partition is None else method.partition.to_payload(),
+        "part_names": ctx.real.part_names,
     }
 
 
@@ -85,28 +90,41 @@ class LoadedGenerator:
         except RuntimeError:
             raise DD3DError(f"{path}: generator weights do not match the sizes recorded in the file") from None
         self.generator.eval()
+        partition = state.get("partition")
+        try:
+            #: segmentation runs: the noise partition giving every generated point its part label
+            self.partition = None if partition is None else NoisePartition.from_payload(partition)
+        except (KeyError, TypeError, ValueError):
+            raise DD3DError(f"{path}: the part partition recorded in the file is malformed") from None
+        self.part_names: list[str] | None = state.get("part_names")
+
+    @property
+    def category_parts(self) -> dict[int, list[int]] | None:
+        """Category index -> its global part ids (segmentation runs), else None."""
+        return None if self.partition is None else dict(enumerate(self.partition.part_ids))
 
     @torch.no_grad()
     def generate(self, points: int, generator: torch.Generator) -> SyntheticSet:
-        """All K·cpc clouds at ``points`` points from fresh noise, unit-sphere normalised."""
-        from dd3d.data.transforms import normalize_unit_sphere
-
+        """All K·cpc clouds at ``points`` points from fresh noise, unit-sphere normalised, with part
+        labels for segmentation runs."""
         samples = torch.arange(self.num_classes * self.cpc)
-        clouds = normalize_unit_sphere(self.generator.generate(samples, points, generator))
-        labels = samples // self.cpc
-        return SyntheticSet(clouds.numpy().astype(np.float32), labels.numpy())
+        clouds, parts = generate_labelled(self.generator, self.partition, samples, self.cpc, points, generator)
+        return SyntheticSet(normalize_unit_sphere(clouds).numpy().astype(np.float32), (samples // self.cpc).numpy(),
+                            None if parts is None else parts.numpy())
 
 
-def write_ply(path: Path, synthetic: SyntheticSet) -> None:
+def write_ply(path: Path, synthetic: SyntheticSet, category_parts: dict[int, list[int]] | None = None) -> None:
     """All clouds in one binary PLY with per-vertex ``cloud`` and ``label`` (and ``part``) properties.
 
-    Hand-written because Open3D's writer cannot store extra per-vertex properties; the layout is
-    plain binary little-endian PLY that Open3D, MeshLab and CloudCompare read.
+    Segmentation sets also get ``red``/``green``/``blue`` (uchar) part colours: the k-th part of a
+    cloud's category (``category_parts``) is ``dd3d.palette.PART_COLORS[k]``, as in the lab. Hand-written
+    because Open3D's writer cannot store extra per-vertex properties; the layout is plain binary
+    little-endian PLY that Open3D, MeshLab and CloudCompare read.
     """
     m, p, _ = synthetic.points.shape
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("cloud", "<i4"), ("label", "<i4")]
     if synthetic.parts is not None:
-        fields.append(("part", "<i4"))
+        fields += [("part", "<i4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")]
     rows = np.empty(m * p, dtype=fields)
     xyz = synthetic.points.reshape(-1, 3)
     rows["x"], rows["y"], rows["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
@@ -114,7 +132,12 @@ def write_ply(path: Path, synthetic: SyntheticSet) -> None:
     rows["label"] = np.repeat(synthetic.labels, p)
     if synthetic.parts is not None:
         rows["part"] = synthetic.parts.reshape(-1)
-    ply_types = {"<f4": "float", "<i4": "int"}
+        table = category_parts or {}
+        colors = np.concatenate([part_colors(parts, table.get(int(label), [])) for parts, label
+                                 in zip(synthetic.parts, synthetic.labels)]) if m else np.zeros((0, 3))
+        rgb = np.round(colors * 255).astype(np.uint8)
+        rows["red"], rows["green"], rows["blue"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    ply_types = {"<f4": "float", "<i4": "int", "u1": "uchar"}
     header = ["ply", "format binary_little_endian 1.0", f"element vertex {m * p}"]
     header += [f"property {ply_types[t]} {name}" for name, t in fields] + ["end_header"]
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
@@ -131,13 +154,14 @@ def write_npz(path: Path, synthetic: SyntheticSet, class_names: list[str]) -> No
             np.savez(f, **arrays)
 
 
-def write_any(path: Path, synthetic: SyntheticSet, class_names: list[str]) -> None:
-    """Write by extension: ``.h5`` (ModelNet layout), ``.ply`` or ``.npz``."""
+def write_any(path: Path, synthetic: SyntheticSet, class_names: list[str],
+              category_parts: dict[int, list[int]] | None = None) -> None:
+    """Write by extension: ``.h5`` (ModelNet / ShapeNet-part layout), ``.ply`` (part colours) or ``.npz``."""
     suffix = path.suffix.lower()
     if suffix in (".h5", ".hdf5"):
         write_synthetic_h5(path, synthetic, class_names)
     elif suffix == ".ply":
-        write_ply(path, synthetic)
+        write_ply(path, synthetic, category_parts)
     elif suffix == ".npz":
         write_npz(path, synthetic, class_names)
     else:

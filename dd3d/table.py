@@ -1,4 +1,8 @@
-"""Collect ``dd3d eval`` results into a Table-1-style table (rows dataset × setting × cpc, columns methods)."""
+"""Collect ``dd3d eval`` results into a Table-1/2-style table (rows dataset × setting × cpc × metric, columns methods).
+
+Classification rows report OA; segmentation rows (paper Table 2) report point OA, instance mIoU and
+class mIoU, one row each.
+"""
 from __future__ import annotations
 
 import json
@@ -9,6 +13,8 @@ from typing import Any
 from dd3d.errors import DD3DError
 
 METHOD_ORDER = ["random", "herding", "kcenter", "gm", "dm", "tm", "sadm", "pcc", "dd3d"]
+#: metric key in metrics.json -> row label; segmentation records have the mIoU keys too
+METRICS = {"oa": "OA", "instance_miou": "instance mIoU", "class_miou": "class mIoU"}
 
 
 def _metrics_file(path: Path) -> Path:
@@ -43,16 +49,17 @@ def _grid(records: list[dict[str, Any]]) -> tuple[list[tuple], list[str], dict]:
     backbones = {r.get("backbone") for r in records}
     cells: dict[tuple, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
-        cells[(r["dataset"], r["setting"], r["cpc"])][_column(r, backbones)].append(r)
+        for metric in (m for m in METRICS if f"{m}_mean" in r):
+            cells[(r["dataset"], r["setting"], r["cpc"], metric)][_column(r, backbones)].append(r)
     columns = sorted({c for row in cells.values() for c in row},
                      key=lambda c: (METHOD_ORDER.index(c.split(" ")[0]) if c.split(" ")[0] in METHOD_ORDER else 99, c))
-    rows = sorted(cells, key=lambda k: (k[0], k[1], k[2] or 0))
+    rows = sorted(cells, key=lambda k: (k[0], k[1], k[2] or 0, list(METRICS).index(k[3])))
     return rows, columns, cells
 
 
-def _cell(entries: list[dict[str, Any]]) -> tuple[float, float] | None:
-    """Mean ± std over every run of every entry (e.g. 2 distillations × 5 evaluations)."""
-    runs = [v for e in entries for v in e.get("oa_runs", [e["oa_mean"]])]
+def _cell(entries: list[dict[str, Any]], metric: str) -> tuple[float, float] | None:
+    """Mean ± std of ``metric`` over every run of every entry (e.g. 2 distillations × 5 evaluations)."""
+    runs = [v for e in entries for v in e.get(f"{metric}_runs", [e[f"{metric}_mean"]])]
     if not runs:
         return None
     mean = sum(runs) / len(runs)
@@ -62,9 +69,9 @@ def _cell(entries: list[dict[str, Any]]) -> tuple[float, float] | None:
 
 def render_markdown(records: list[dict[str, Any]]) -> str:
     rows, columns, cells = _grid(records)
-    out = ["| dataset | setting | cpc | " + " | ".join(columns) + " |", "|---" * (3 + len(columns)) + "|"]
+    out = ["| dataset | setting | cpc | metric | " + " | ".join(columns) + " |", "|---" * (4 + len(columns)) + "|"]
     for key in rows:
-        values = [_cell(cells[key][c]) if c in cells[key] else None for c in columns]
+        values = [_cell(cells[key][c], key[3]) if c in cells[key] else None for c in columns]
         best = max((v[0] for v in values if v is not None), default=None)
         text = []
         for v in values:
@@ -73,19 +80,20 @@ def render_markdown(records: list[dict[str, Any]]) -> str:
             else:
                 s = f"{v[0]:.2f} ± {v[1]:.2f}"
                 text.append(f"**{s}**" if v[0] == best and len(values) > 1 else s)
-        out.append(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(text) + " |")
+        out.append(f"| {key[0]} | {key[1]} | {key[2]} | {METRICS[key[3]]} | " + " | ".join(text) + " |")
     out.append("")
-    out.append("Overall accuracy (%) at the final epoch, mean ± std over all evaluation runs; bold: best in row.")
+    out.append("Metrics (%) at the final epoch (OA: overall accuracy; mIoU: part segmentation), mean ± std over "
+               "all evaluation runs; bold: best in row.")
     return "\n".join(out) + "\n"
 
 
 def render_csv(records: list[dict[str, Any]]) -> str:
     rows, columns, cells = _grid(records)
-    lines = ["dataset,setting,cpc," + ",".join(f"{c} mean,{c} std" for c in columns)]
+    lines = ["dataset,setting,cpc,metric," + ",".join(f"{c} mean,{c} std" for c in columns)]
     for key in rows:
         parts = []
         for c in columns:
-            v = _cell(cells[key][c]) if c in cells[key] else None
+            v = _cell(cells[key][c], key[3]) if c in cells[key] else None
             parts += ["", ""] if v is None else [f"{v[0]:.2f}", f"{v[1]:.2f}"]
-        lines.append(f"{key[0]},{key[1]},{key[2]}," + ",".join(parts))
+        lines.append(f"{key[0]},{key[1]},{key[2]},{key[3]}," + ",".join(parts))
     return "\n".join(lines) + "\n"

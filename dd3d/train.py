@@ -27,6 +27,7 @@ from dd3d.models import build_network
 from dd3d.nn.rotator import Rotator
 
 EVAL_BATCH = 64
+IGNORED = -100  # target value cross-entropy skips
 
 
 @dataclass
@@ -47,10 +48,19 @@ class Task:
             return model(points)
         return model(points, labels)
 
-    def loss(self, logits: torch.Tensor, labels: torch.Tensor, parts: torch.Tensor | None) -> torch.Tensor:
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor, parts: torch.Tensor | None,
+             only_part: int | None = None) -> torch.Tensor | None:
+        """Mean cross-entropy; for segmentation over all points, or with ``only_part`` over the points
+        labelled that part (others ignored: the masked loss of Eq. 14), None when there are none."""
         if self.kind == "classification":
             return F.cross_entropy(logits, labels)
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), parts.reshape(-1))
+        target = parts.reshape(-1)
+        if only_part is not None:
+            keep = target == only_part
+            if not bool(keep.any()):
+                return None
+            target = target.masked_fill(~keep, IGNORED)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target, ignore_index=IGNORED)
 
 
 @dataclass
@@ -146,8 +156,8 @@ def train_epoch(run: TrainingRun, task: Task, data: PointCloudSet, cfg: TrainCon
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, task: Task, data: PointCloudSet, device: torch.device) -> dict[str, float]:
-    """Test metrics of ``model`` on ``data`` (OA/mAcc, or OA/instance mIoU/class mIoU)."""
+def evaluate(model: nn.Module, task: Task, data: PointCloudSet, device: torch.device) -> dict[str, Any]:
+    """Test metrics of ``model`` on ``data`` (OA/mAcc, or OA/instance mIoU/class mIoU/per-category mIoU)."""
     model.eval()
     preds = []
     mask = None if task.kind == "classification" else category_part_mask(task.category_parts, task.num_parts)
@@ -167,7 +177,7 @@ def evaluate(model: nn.Module, task: Task, data: PointCloudSet, device: torch.de
 
 def fit(run: TrainingRun, task: Task, train: PointCloudSet, test: PointCloudSet, cfg: TrainConfig,
         aug: AugmentConfig, device: torch.device, checkpoint: Path | None = None,
-        eval_every: int = 0, log: Callable[[str], None] | None = None, progress: bool = True) -> dict[str, float]:
+        eval_every: int = 0, log: Callable[[str], None] | None = None, progress: bool = True) -> dict[str, Any]:
     """Train from ``run.epoch`` to ``cfg.epochs``, then test; returns the final test metrics.
 
     ``eval_every`` > 0 also tests every that many epochs (recorded in ``run.history``). With a
@@ -183,7 +193,8 @@ def fit(run: TrainingRun, task: Task, train: PointCloudSet, test: PointCloudSet,
             loss = train_epoch(run, task, train, cfg, aug, device)
             record: dict[str, float] = {"epoch": epoch + 1, "loss": loss, "seconds": time.perf_counter() - start}
             if eval_every and (epoch + 1) % eval_every == 0:
-                record.update({f"test_{k}": v for k, v in evaluate(run.model, task, test, device).items()})
+                record.update({f"test_{k}": v for k, v in evaluate(run.model, task, test, device).items()
+                               if isinstance(v, float)})
             run.history.append(record)
             run.epoch = epoch + 1
             bar.set_postfix(loss=f"{loss:.4f}")

@@ -126,4 +126,4 @@ def test_table_collects_methods_into_columns(tmp_path: Path) -> None:
     text = render_markdown(collect([tmp_path / "dd3d", tmp_path / "gm"]))
     header, _, row = text.splitlines()[:3]
     assert header.index("gm") < header.index("dd3d")
-    assert "| shapes | aligned | 1 | 55.00 ± 5.00 | **75.00 ± 5.00** |" == row
+    assert "| shapes | aligned | 1 | OA | 55.00 ± 5.00 | **75.00 ± 5.00** |" == row

@@ -169,22 +169,25 @@ def test_export_and_checkpoint_then_resume(engines, tmp_path: Path) -> None:
     assert "does not match" in wait(other, lambda s: s.state == State.ERROR, "mismatch").message
 
 
-def test_segmentation_shows_real_parts_and_no_synthetic_yet(engines, tmp_path: Path) -> None:
-    engine = engines(tiny_lab(config="shapes-seg.yaml"))
-    snap = wait(engine, lambda s: s.real is not None and s.state == State.PAUSED, "the real clouds")
-    assert snap.methods == () and "not available yet" in snap.synthetic_note
+def test_segmentation_distils_with_part_labels_in_every_panel(engines, tmp_path: Path) -> None:
+    engine = engines(tiny_lab("distill.batchnorm_clouds=2", config="shapes-seg.yaml"), resolution=300)
+    snap = wait(engine, lambda s: s.iteration >= 1, "the first segmentation iteration")
     assert snap.real.parts is not None and len(snap.real.parts) == len(snap.real)
     assert set(np.unique(snap.real.parts)) <= set(snap.class_parts) and len(snap.class_parts) >= 2
     assert snap.part_names is not None and snap.part_names[snap.class_parts[0]].startswith("airplane/")
     assert all(c.parts is not None for c in snap.canonical)
-    with pytest.raises(DD3DError, match="not available yet"):
-        engine.export(tmp_path / "x.h5").result(TIMEOUT)
+    gm, dd3d = snap.method("gm"), snap.method("dd3d")
+    assert len(gm.cloud.parts) == 32 and set(np.unique(gm.cloud.parts)) <= set(snap.class_parts)
+    # DD3D labels come from the noise partition: every part of the class at 300 points
+    assert len(dd3d.cloud.parts) == 300 and set(np.unique(dd3d.cloud.parts)) == set(snap.class_parts)
+    exported, _ = read_synthetic_h5(engine.export(tmp_path / "x.h5").result(TIMEOUT))
+    assert exported.parts is not None and exported.parts.shape == exported.points.shape[:2] == (3, 300)
 
 
 def test_channel_is_latest_wins() -> None:
     channel = SnapshotChannel()
     assert channel.latest() is None and channel.wait(0.01) is None
-    snaps = [Snapshot(i, State.RUNNING, "", "", 0, "classification", (), None, (), 0, 0, 0, 1, 1, 1, (), "", None, (), ())
+    snaps = [Snapshot(i, State.RUNNING, "", "", 0, "classification", (), None, (), 0, 0, 0, 1, 1, 1, (), None, (), ())
              for i in (1, 2)]
     for snap in snaps:
         channel.publish(snap)

@@ -31,7 +31,8 @@ def test_segmentation_training_learns_parts(tiny_cfg: Config) -> None:
     task = Task.of("segmentation", splits.train)
     run = new_run(task, "pointnet", tiny_cfg.train, CPU, seed=0, rotator=make_rotator(tiny_cfg))
     metrics = fit(run, task, splits.train, splits.test, tiny_cfg.train, tiny_cfg.augment, CPU, progress=False)
-    assert set(metrics) == {"oa", "instance_miou", "class_miou"}
+    assert set(metrics) == {"oa", "instance_miou", "class_miou", "category_miou"}
+    assert set(metrics["category_miou"]) == set(range(splits.test.num_classes))
     assert metrics["oa"] > 0.5 and metrics["instance_miou"] > 0.3, metrics
 
 

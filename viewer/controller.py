@@ -138,9 +138,7 @@ class ViewBuilder:
         clouds = [real]
         for label in PANELS[1:]:
             m = snap.method(label.lower())
-            if snap.synthetic_note:
-                titles.append(f"{label} · {snap.synthetic_note}")
-            elif m is None or m.cloud is None:
+            if m is None or m.cloud is None:
                 titles.append(f"{label} · waiting for the first iteration")
             else:
                 size = "fixed size" if label == "GM" else "regenerated"

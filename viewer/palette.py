@@ -1,4 +1,5 @@
-"""Colours shared by the lab and the publication renders: part palette, height map, method colours.
+"""Colours shared by the lab and the publication renders: part palette (:mod:`dd3d.palette`, also
+used by PLY exports), height map, method colours.
 
 Everything is a fixed table so that the same part or height has the same colour in every panel,
 every screenshot and every figure. Colours are RGB floats in [0, 1].
@@ -7,17 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: part colours by the part's position within its class (ShapeNet-part classes have at most 6 parts)
-PART_COLORS = np.array([
-    [0.894, 0.102, 0.110],  # red
-    [0.216, 0.494, 0.722],  # blue
-    [0.302, 0.686, 0.290],  # green
-    [0.596, 0.306, 0.639],  # purple
-    [1.000, 0.498, 0.000],  # orange
-    [0.651, 0.337, 0.157],  # brown
-    [0.969, 0.506, 0.749],  # pink
-    [0.400, 0.400, 0.400],  # grey
-], dtype=np.float32)
+from dd3d.palette import PART_COLORS, part_colors
 
 #: height colour map: stops from the lowest (y = -1) to the highest (y = +1) point of the unit sphere
 HEIGHT_STOPS = np.array([
@@ -40,18 +31,6 @@ def height_colors(points: np.ndarray) -> np.ndarray:
     low = np.minimum(position.astype(np.int64), len(HEIGHT_STOPS) - 2)
     frac = (position - low)[:, None]
     return ((1 - frac) * HEIGHT_STOPS[low] + frac * HEIGHT_STOPS[low + 1]).astype(np.float32)
-
-
-def part_colors(parts: np.ndarray, class_parts: tuple[int, ...] | list[int]) -> np.ndarray:
-    """(N, 3) colours of global part ids: the k-th part of the class gets ``PART_COLORS[k]``.
-
-    Ids outside ``class_parts`` (or every id when it is empty) are coloured by their own value.
-    """
-    parts = np.asarray(parts, dtype=np.int64)
-    ids = np.asarray(class_parts, dtype=np.int64)
-    table = np.arange(max(int(parts.max(initial=0)), int(ids.max(initial=0))) + 1)
-    table[ids] = np.arange(len(ids))
-    return PART_COLORS[table[parts] % len(PART_COLORS)]
 
 
 def cloud_colors(points: np.ndarray, parts: np.ndarray | None = None,

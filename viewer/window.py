@@ -322,7 +322,6 @@ class LabWindow:
         if view.loss_image is not None:
             self.loss_image.update_image(o3d.geometry.Image(np.ascontiguousarray(view.loss_image)))
         self._show_legend(view.legend)
-        self.loss_title.text = "Matching loss" + (f" · {snap.synthetic_note}" if snap.synthetic_note else "")
         for button in self.distill_buttons:
             button.enabled = bool(snap.methods)
         self._running = view.running

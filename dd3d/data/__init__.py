@@ -63,8 +63,10 @@ def select_classes(split: PointCloudSet, names: list[str]) -> PointCloudSet:
     remap = np.full(split.num_classes, -1, dtype=np.int64)
     remap[[split.class_names.index(n) for n in names]] = np.arange(len(names))
     sub = split.subset(np.flatnonzero(remap[split.labels] >= 0))
+    category_parts = None if split.category_parts is None else \
+        {i: split.category_parts[split.class_names.index(n)] for i, n in enumerate(names)}
     return PointCloudSet(points=sub.points, labels=remap[sub.labels], class_names=list(names), parts=sub.parts,
-                         part_names=sub.part_names, category_parts=sub.category_parts, source=sub.source,
+                         part_names=sub.part_names, category_parts=category_parts, source=sub.source,
                          names=sub.names)
 
 

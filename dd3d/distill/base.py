@@ -50,6 +50,7 @@ class DistillContext:
     rng: torch.Generator = field(init=False)
     by_class: list[np.ndarray] = field(init=False)
     real_points: torch.Tensor = field(init=False)
+    real_parts: torch.Tensor | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.rng = torch.Generator().manual_seed(self.seed)
@@ -60,6 +61,7 @@ class DistillContext:
 
             raise DataError(f"{self.real.source}: no training clouds for class(es) {', '.join(empty)}")
         self.real_points = torch.from_numpy(self.real.points).to(self.device)
+        self.real_parts = None if self.real.parts is None else torch.from_numpy(self.real.parts).to(self.device)
 
     @property
     def cpc(self) -> int:
@@ -76,13 +78,34 @@ class DistillContext:
             torch.randint(len(pool), (n,), generator=self.rng).numpy()
         return pool[pick]
 
-    def real_batch(self, c: int, n: int | None = None) -> torch.Tensor:
-        """A batch of ``distill.real_batch`` real clouds of class ``c``, augmented if configured."""
+    def real_batch(self, c: int, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``distill.real_batch`` real clouds of class ``c`` (augmented if configured) and their part
+        labels (segmentation) or None."""
         index = torch.from_numpy(self.sample_indices(c, n or self.cfg.distill.real_batch)).to(self.device)
         points = self.real_points[index]
         if self.cfg.distill.augment_real:
             points = augment(points, self.cfg.augment, self.rng)
-        return points
+        return points, None if self.real_parts is None else self.real_parts[index]
+
+    @torch.no_grad()
+    def freeze_batchnorm(self, net: nn.Module) -> None:
+        """Set every BatchNorm's statistics from ``distill.batchnorm_clouds`` real clouds per class,
+        then freeze them (eval mode) for gradient matching, as DC does; no-op without BatchNorm."""
+        norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return
+        n = self.cfg.distill.batchnorm_clouds
+        index = torch.from_numpy(np.concatenate([self.sample_indices(c, n) for c in range(self.num_classes)]))
+        labels = torch.from_numpy(self.real.labels[index.numpy()]).to(self.device)
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average: after one batch, exactly that batch's statistics
+            m.train()
+        self.task.logits(net, self.real_points[index.to(self.device)], labels)
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+            m.eval()
 
     def new_network(self, rotator: Rotator | None = None) -> nn.Module:
         """A freshly initialised backbone wrapped by the rotator (drawn from the context's RNG)."""
@@ -104,10 +127,12 @@ class DistillContext:
         return self.real_points[torch.from_numpy(index).to(self.device)].clone(), index
 
 
-def resample_set(points: np.ndarray, n: int, generator: torch.Generator) -> np.ndarray:
-    """Fixed-size synthetic clouds at another resolution (random subset; repeats points to upsample)."""
-    out, _ = resample(torch.from_numpy(points), None, n, "random", generator)
-    return out.numpy()
+def resample_set(synthetic: SyntheticSet, n: int, generator: torch.Generator) -> SyntheticSet:
+    """A fixed-size synthetic set at another resolution (random subset; repeats points to upsample);
+    part labels follow their points."""
+    parts = None if synthetic.parts is None else torch.from_numpy(synthetic.parts)
+    points, parts = resample(torch.from_numpy(synthetic.points), parts, n, "random", generator)
+    return SyntheticSet(points.numpy(), synthetic.labels, None if parts is None else parts.numpy())
 
 
 class Method(abc.ABC):

@@ -3,6 +3,8 @@
 Classification objective, paper Eq. 13:
     min_g Σ_k D(∇θ L(f_θ ∘ r ∘ g(ε, k), Y_k^S), ∇θ L(f_θ ∘ r(B_k^T), Y_k^T)),
 with ε ~ U(0, 1) resampled at every call, so the same weights produce clouds of any resolution.
+Segmentation (Eq. 14): every point's part label is the segment of [0, 1] its noise falls in
+(:class:`dd3d.nn.partition.NoisePartition`, proportions from the training split).
 Optimiser: Adam (lr 1e-3, wd 5e-4) on generator and rotator, StepLR ×``lr_gamma`` every
 ``lr_step`` iterations (Table 7).
 """
@@ -18,11 +20,13 @@ from dd3d.distill.base import DistillContext, SyntheticSet
 from dd3d.distill.matching import DD3D_SCHEDULE, GradientMatching, nearest_schedule
 from dd3d.distill.tensors import ADAM_LR
 from dd3d.nn.generator import PointGenerator
+from dd3d.nn.partition import NoisePartition, generate_labelled
 
 
 def build_generator(num_classes: int, cpc: int, width: int, layers: int, omega0: float) -> PointGenerator:
     """The generator for ``num_classes × cpc`` synthetic samples."""
     return PointGenerator(num_classes * cpc, width=width, layers=layers, omega0=omega0)
+
 
 class DD3D(GradientMatching):
     """Generator-parameterised synthetic set; regenerated with fresh noise at every use."""
@@ -38,6 +42,8 @@ class DD3D(GradientMatching):
         self._optimizer = torch.optim.Adam([*self.generator.parameters(), *self.rotator.parameters()], lr=lr,
                                            weight_decay=d.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self._optimizer, step_size=d.lr_step, gamma=d.lr_gamma)
+        #: segmentation: the noise interval of each part, from the training split's part proportions
+        self.partition = NoisePartition.from_data(ctx.real) if ctx.task.kind == "segmentation" else None
 
     def schedule(self) -> tuple[int, int]:
         key = "canonical" if self.rotator.kind != "none" or self.ctx.cfg.data.canonical == "pca" else "aligned"
@@ -51,8 +57,13 @@ class DD3D(GradientMatching):
         cpc = self.ctx.cpc
         return torch.arange(c * cpc, (c + 1) * cpc, device=self.ctx.device)
 
-    def synthetic_points(self, c: int) -> torch.Tensor:
-        return self.generator.generate(self.samples_of(c), self.ctx.cfg.distill.resolution, self.ctx.rng)
+    def synthetic_batch(self, c: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.generate(self.samples_of(c), self.ctx.cfg.distill.resolution, self.ctx.rng)
+
+    def generate(self, samples: torch.Tensor, points: int,
+                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Clouds of ``samples`` from fresh noise, with part labels from the noise partition (segmentation)."""
+        return generate_labelled(self.generator, self.partition, samples, self.ctx.cpc, points, generator)
 
     def after_iteration(self) -> None:
         self.scheduler.step()
@@ -60,9 +71,9 @@ class DD3D(GradientMatching):
     @torch.no_grad()
     def synthetic(self, points: int, generator: torch.Generator | None = None) -> SyntheticSet:
         samples = torch.arange(self.ctx.num_classes * self.ctx.cpc, device=self.ctx.device)
-        clouds = self.generator.generate(samples, points, generator or self.ctx.rng)
+        clouds, parts = self.generate(samples, points, generator or self.ctx.rng)
         return SyntheticSet(normalize_unit_sphere(clouds).cpu().numpy().astype(np.float32),
-                            self.ctx.synthetic_labels().cpu().numpy())
+                            self.ctx.synthetic_labels().cpu().numpy(), None if parts is None else parts.cpu().numpy())
 
     def parameter_bytes(self) -> int:
         return sum(p.numel() * p.element_size() for p in self.generator.parameters())

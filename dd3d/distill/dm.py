@@ -50,7 +50,7 @@ class DM(SyntheticTensors, Method):
         """Σ_c ‖mean embed(real_c) − mean embed(syn_c)‖² for ``net`` (real batches from the context)."""
         total = self.points.new_zeros(())
         for c in range(self.ctx.num_classes):
-            real = embed(net, self.ctx.real_batch(c)).detach().mean(dim=0)
+            real = embed(net, self.ctx.real_batch(c)[0]).detach().mean(dim=0)
             syn = embed(net, self.synthetic_points(c)).mean(dim=0)
             total = total + (real - syn).square().sum()
         return total

@@ -4,6 +4,11 @@ Per iteration: a fresh network; for each outer step the per-class layer-wise dis
 gradient of the loss on real clouds (detached) and on the class's synthetic clouds (with
 ``create_graph``), summed over classes, drives one optimiser step on the synthetic representation;
 between outer steps the network is trained for ``inner`` epochs on the regenerated synthetic set.
+
+Segmentation (Eq. 14, Algorithm 1): the loss is the per-point cross-entropy of PointNetSeg given
+the category; per-part outer steps match, for every part of the class, the gradient of the loss
+restricted to that part's points, and BatchNorm statistics come from real clouds, frozen while
+matching (:meth:`DistillContext.freeze_batchnorm`).
 """
 from __future__ import annotations
 
@@ -12,16 +17,18 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from dd3d.distill.base import DistillContext, Method
 from dd3d.data.transforms import normalize_unit_sphere
+from dd3d.distill.base import DistillContext, Method
+from dd3d.train import Task
 
 # (outer, inner) by cpc, REFERENCE.md. DD3D: canonicalised (PCA/rotator) vs raw/aligned data; GM: DC's.
 DD3D_SCHEDULE = {"canonical": {1: (5, 5), 10: (20, 10), 50: (40, 5)},
                  "aligned": {1: (10, 1), 10: (20, 1), 50: (40, 5)}}
 GM_SCHEDULE = {1: (1, 1), 10: (10, 50), 50: (50, 10)}
+# segmentation, every gradient-matching method (REFERENCE.md "Segmentation distillation")
+SEG_SCHEDULE = {1: (10, 1), 10: (10, 2)}
 
 
 def nearest_schedule(table: dict[int, tuple[int, int]], cpc: int) -> tuple[int, int]:
@@ -52,11 +59,36 @@ def matched_parameters(net: nn.Module) -> list[nn.Parameter]:
     return [p for p in backbone.parameters() if p.ndim > 1]
 
 
-def class_gradients(net: nn.Module, params: list[nn.Parameter], points: torch.Tensor, labels: torch.Tensor,
-                    create_graph: bool) -> tuple[torch.Tensor, ...]:
-    """Gradients of the mean cross-entropy of ``net`` on one class's clouds."""
-    loss = F.cross_entropy(net(points), labels)
-    return torch.autograd.grad(loss, params, create_graph=create_graph)
+def term_gradients(task: Task, net: nn.Module, params: list[nn.Parameter], points: torch.Tensor, c: int,
+                   parts: torch.Tensor | None, terms: Sequence[int | None],
+                   create_graph: bool) -> list[tuple[torch.Tensor, ...] | None]:
+    """Gradients of the loss of ``net`` on clouds of class ``c``, one forward pass, per term.
+
+    A term ``None`` is the mean loss over the whole clouds; a part id ``p`` the loss over the points
+    labelled ``p`` only (the part mask M_p of Eq. 14), giving None when no point has that label.
+    """
+    labels = torch.full((len(points),), c, dtype=torch.long, device=points.device)
+    logits = task.logits(net, points, labels)
+    losses = [task.loss(logits, labels, parts, part) for part in terms]
+    last = max((i for i, loss in enumerate(losses) if loss is not None), default=-1)
+    return [None if loss is None else
+            torch.autograd.grad(loss, params, create_graph=create_graph, retain_graph=create_graph or i < last)
+            for i, loss in enumerate(losses)]
+
+
+def class_distance(task: Task, net: nn.Module, params: list[nn.Parameter], c: int,
+                   real: tuple[torch.Tensor, torch.Tensor | None], syn: tuple[torch.Tensor, torch.Tensor | None],
+                   terms: Sequence[int | None] = (None,)) -> torch.Tensor:
+    """Σ_terms D(∇L(real), ∇L(syn)) for class ``c`` (Eq. 13; per part, Eq. 14); real gradients are
+    detached, and a term is skipped when either side has no points of its part."""
+    g_real = term_gradients(task, net, params, real[0], c, real[1], terms, create_graph=False)
+    kept = [(term, g) for term, g in zip(terms, g_real) if g is not None]
+    g_syn = term_gradients(task, net, params, syn[0], c, syn[1], [term for term, _ in kept], create_graph=True)
+    total = syn[0].new_zeros(())
+    for (_, real_grads), syn_grads in zip(kept, g_syn):
+        if syn_grads is not None:
+            total = total + layerwise_distance([g.detach() for g in real_grads], syn_grads)
+    return total
 
 
 class GradientMatching(Method, abc.ABC):
@@ -65,7 +97,8 @@ class GradientMatching(Method, abc.ABC):
     def __init__(self, ctx: DistillContext) -> None:
         super().__init__(ctx)
         self.rotator = ctx.make_rotator()
-        self.outer, self.inner = self.schedule()
+        segmentation = ctx.task.kind == "segmentation"
+        self.outer, self.inner = nearest_schedule(SEG_SCHEDULE, ctx.cpc) if segmentation else self.schedule()
         d = ctx.cfg.distill
         self.outer = d.outer_loop if d.outer_loop is not None else self.outer
         self.inner = d.inner_loop if d.inner_loop is not None else self.inner
@@ -75,43 +108,50 @@ class GradientMatching(Method, abc.ABC):
         """The method's reference (outer, inner) for this cpc and setting."""
 
     @abc.abstractmethod
-    def synthetic_points(self, c: int) -> torch.Tensor:
-        """Differentiable (cpc, P, 3) synthetic clouds of class ``c`` at ``distill.resolution``."""
+    def synthetic_batch(self, c: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Differentiable (cpc, P, 3) synthetic clouds of class ``c`` at ``distill.resolution`` and
+        their (cpc, P) part labels (segmentation) or None."""
 
     @property
     @abc.abstractmethod
     def optimizer(self) -> torch.optim.Optimizer:
         """The optimiser of the synthetic representation (and rotator)."""
 
-    def matching_loss(self, net: nn.Module) -> torch.Tensor:
-        """Σ_c D(∇L(real_c), ∇L(syn_c)) on the current network (Eq. 13)."""
+    def matching_loss(self, net: nn.Module, per_part: bool = False) -> torch.Tensor:
+        """Σ_c D(∇L(real_c), ∇L(syn_c)) on the current network (Eq. 13), or with ``per_part`` the
+        sum over each class's parts of the masked-loss distances (Eq. 14)."""
         ctx = self.ctx
         params = matched_parameters(net)
         total = None
         for c in range(ctx.num_classes):
-            real = ctx.real_batch(c)
-            g_real = [g.detach() for g in class_gradients(net, params, real, self._labels(c, len(real)), False)]
-            syn = self.synthetic_points(c)
-            g_syn = class_gradients(net, params, syn, self._labels(c, len(syn)), True)
-            distance = layerwise_distance(g_real, g_syn)
+            terms = ctx.task.category_parts[c] if per_part else (None,)
+            distance = class_distance(ctx.task, net, params, c, ctx.real_batch(c), self.synthetic_batch(c), terms)
             total = distance if total is None else total + distance
         return total
 
-    def _labels(self, c: int, n: int) -> torch.Tensor:
-        return torch.full((n,), c, dtype=torch.long, device=self.ctx.device)
+    def per_part_step(self, outer: int) -> bool:
+        """Whether outer step ``outer`` matches per part (segmentation, ``distill.part_matching``)."""
+        if self.ctx.task.kind != "segmentation":
+            return False
+        mode = self.ctx.cfg.distill.part_matching
+        return mode == "part" or (mode == "alternate" and outer % 2 == 1)
 
     def train_inner(self, net: nn.Module, net_optimizer: torch.optim.Optimizer) -> None:
         """``inner`` epochs of the network (and rotator) on the detached synthetic set."""
         ctx = self.ctx
         with torch.no_grad():
-            points = normalize_unit_sphere(torch.cat([self.synthetic_points(c) for c in range(ctx.num_classes)]))
+            batches = [self.synthetic_batch(c) for c in range(ctx.num_classes)]
+            points = normalize_unit_sphere(torch.cat([b[0] for b in batches]))
+            parts = None if batches[0][1] is None else torch.cat([b[1] for b in batches])
         labels = ctx.synthetic_labels()
         batch = ctx.cfg.distill.inner_batch
+        net.train()
         for _ in range(self.inner):
             order = torch.randperm(len(points), generator=ctx.rng).to(ctx.device)
             for start in range(0, len(order), batch):
                 index = order[start:start + batch]
-                loss = F.cross_entropy(net(points[index]), labels[index])
+                logits = ctx.task.logits(net, points[index], labels[index])
+                loss = ctx.task.loss(logits, labels[index], None if parts is None else parts[index])
                 net_optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 net_optimizer.step()
@@ -121,7 +161,8 @@ class GradientMatching(Method, abc.ABC):
         net_optimizer = torch.optim.SGD(net.parameters(), lr=self.ctx.cfg.distill.net_lr)
         losses = []
         for outer in range(self.outer):
-            loss = self.matching_loss(net)
+            self.ctx.freeze_batchnorm(net)
+            loss = self.matching_loss(net, self.per_part_step(outer))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

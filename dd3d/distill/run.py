@@ -9,6 +9,7 @@ Ctrl-C) from which ``--resume`` continues at the right iteration.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -35,6 +36,8 @@ def build_context(cfg: Config, device: torch.device) -> DistillContext:
     """Load the training split once and prepare it at the distillation and evaluation resolutions."""
     split = cfg.data.train_split
     raw = load_train_split(cfg)
+    if cfg.task == "classification":  # e.g. the built-in set: its part labels play no role
+        raw = dataclasses.replace(raw, parts=None, part_names=None, category_parts=None)
     real = prepare_at(raw, cfg, split, cfg.distill.resolution)
     real_full = real if cfg.eval.resolution == cfg.distill.resolution else prepare_at(raw, cfg, split, cfg.eval.resolution)
     return DistillContext(cfg, Task.of(cfg.task, real), real, real_full, device, cfg.seed)
@@ -102,6 +105,7 @@ def distill(cfg: Config, out: Path, resume: bool = False, progress: bool = True,
         "device": describe(device),
         "machine": machine(),
         "command": command(),
+        "part_partition": None if getattr(method, "partition", None) is None else method.partition.to_payload(),
         "loss_curve": [round(v, 6) for v in method.losses],
         "loss_definition": "per iteration: mean over outer steps of the matching loss, divided by the number of classes",
     }

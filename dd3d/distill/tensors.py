@@ -58,8 +58,18 @@ class SyntheticTensors:
     points: nn.Parameter
 
     def init_points(self, init: torch.Tensor | None = None) -> None:
-        """``self.points`` from ``init`` or cpc random real clouds per class (``ctx.initial_real``)."""
-        points = init if init is not None else self.ctx.initial_real()[0]
+        """``self.points`` from ``init`` or cpc random real clouds per class (``ctx.initial_real``).
+
+        For segmentation the real clouds' part labels become ``self.parts`` (fixed; only the
+        coordinates are learned, as GM on ShapeNet-part in the paper's Table 2).
+        """
+        self.parts: torch.Tensor | None = None
+        if init is not None:
+            points = init
+        else:
+            points, index = self.ctx.initial_real()
+            if self.ctx.real_parts is not None:
+                self.parts = self.ctx.real_parts[torch.from_numpy(index).to(self.ctx.device)].clone()
         self.points = nn.Parameter(points.detach().clone())
 
     def points_optimizer(self, sgd_lr: float, *extra: nn.Parameter) -> torch.optim.Optimizer:
@@ -74,8 +84,8 @@ class SyntheticTensors:
         return torch.optim.SGD([self.points, *extra], lr=d.lr if d.lr is not None else sgd_lr, momentum=d.momentum)
 
     def learned_tensors(self) -> dict[str, torch.Tensor]:
-        """Tensors saved by value in the state (``points``, plus e.g. a learnable step size)."""
-        return {"points": self.points}
+        """Tensors saved by value in the state (``points``, part labels, e.g. a learnable step size)."""
+        return {"points": self.points} if self.parts is None else {"points": self.points, "parts": self.parts}
 
     def stateful(self) -> dict[str, Stateful]:
         """Objects saved through their own ``state_dict`` (optimisers, rotator)."""
@@ -85,9 +95,14 @@ class SyntheticTensors:
         cpc = self.ctx.cpc
         return self.points[c * cpc:(c + 1) * cpc]
 
+    def synthetic_batch(self, c: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Class ``c``'s clouds and their part labels (None for classification)."""
+        cpc = self.ctx.cpc
+        return self.synthetic_points(c), None if self.parts is None else self.parts[c * cpc:(c + 1) * cpc]
+
     def synthetic(self, points: int, generator: torch.Generator | None = None) -> SyntheticSet:
-        clouds, _ = export_clouds(self.points, points, generator)
-        return SyntheticSet(clouds, self.ctx.synthetic_labels().cpu().numpy())
+        clouds, parts = export_clouds(self.points, points, generator, self.parts)
+        return SyntheticSet(clouds, self.ctx.synthetic_labels().cpu().numpy(), parts)
 
     def parameter_bytes(self) -> int:
         return self.points.numel() * self.points.element_size()
