@@ -4,6 +4,7 @@ Classification: Conv1d 3→64→128→1024 (kernel 1), each followed by Instance
 running statistics), ReLU after the first two, max-pool over points, Linear(1024, C).
 Segmentation: the same trunk with BatchNorm; per-point features [global 1024 ‖ category one-hot ‖
 layer-1 64 ‖ layer-2 128] → Linear(1232, parts) for 16 categories and 50 parts.
+Widths are ``WIDTHS`` at ``size='full'``; ``size='small'`` divides them by 4 (16, 32, 256).
 """
 from __future__ import annotations
 
@@ -11,22 +12,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dd3d.models.layers import scaled, width_divisor
+
 WIDTHS = (64, 128, 1024)
 
 
 class PointNet(nn.Module):
     """Shape classifier: points (B, P, 3) → logits (B, num_classes)."""
 
-    def __init__(self, num_classes: int) -> None:
+    def __init__(self, num_classes: int, size: str = "full") -> None:
         super().__init__()
-        c1, c2, c3 = WIDTHS
+        c1, c2, c3 = scaled(WIDTHS, width_divisor(size))
         self.conv1 = nn.Conv1d(3, c1, 1)
         self.conv2 = nn.Conv1d(c1, c2, 1)
         self.conv3 = nn.Conv1d(c2, c3, 1)
         self.fc = nn.Linear(c3, num_classes)
 
     def embed(self, points: torch.Tensor) -> torch.Tensor:
-        """The max-pooled 1024-d global feature (B, 1024).
+        """The max-pooled global feature (B, 1024 at full size).
 
         The last InstanceNorm has no ReLU after it, so max_n((h_n − μ)/σ) = (max_n h_n − μ)/σ:
         the pooled value is computed from the raw max, mean and variance without materialising the
@@ -46,9 +49,9 @@ class PointNet(nn.Module):
 class PointNetSeg(nn.Module):
     """Part segmenter: points (B, P, 3) and categories (B,) → per-point logits (B, P, num_parts)."""
 
-    def __init__(self, num_parts: int, num_categories: int) -> None:
+    def __init__(self, num_parts: int, num_categories: int, size: str = "full") -> None:
         super().__init__()
-        c1, c2, c3 = WIDTHS
+        c1, c2, c3 = scaled(WIDTHS, width_divisor(size))
         self.num_categories = num_categories
         self.conv1, self.norm1 = nn.Conv1d(3, c1, 1), nn.BatchNorm1d(c1)
         self.conv2, self.norm2 = nn.Conv1d(c1, c2, 1), nn.BatchNorm1d(c2)
