@@ -98,7 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     device = resolve_device(cfg.device, cfg.threads)
     splits = load_dataset(cfg)
     task = Task.of(cfg.task, splits.train)
-    run = new_run(task, cfg.model.name, cfg.train, device, cfg.seed, make_rotator(cfg))
+    run = new_run(task, cfg.model.name, cfg.train, device, cfg.seed, make_rotator(cfg), cfg.model.size)
     checkpoint = out / "checkpoint.pt"
     if args.resume is not None:
         run.load_state_dict(load_checkpoint(checkpoint))
@@ -196,12 +196,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    """Collect evaluation results into a Table-1-style markdown (and CSV) table."""
+    """Collect evaluation results into a Table-1/2/3-style markdown (and CSV) table."""
     from dd3d.table import collect, render_csv, render_markdown
     from dd3d.io import write_text
 
     rows = collect(args.runs)
-    text = render_csv(rows) if args.out is not None and args.out.suffix == ".csv" else render_markdown(rows)
+    render = render_csv if args.out is not None and args.out.suffix == ".csv" else render_markdown
+    text = render(rows, by=args.by)
     if args.out is not None:
         write_text(args.out, text)
     print(text, end="")
@@ -263,6 +264,8 @@ def build_parser() -> ArgumentParser:
         elif name == "table":
             p.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="evaluation folders (metrics.json)")
             p.add_argument("--out", type=Path, metavar="FILE", help="write .md or .csv")
+            p.add_argument("--by", choices=["method", "backbone"], default="method",
+                           help="columns: methods (Tables 1/2) or evaluation backbones (Table 3)")
         elif name == "render":
             p.add_argument("--run", dest="runs", type=Path, action="append", required=True, metavar="DIR",
                            help="a distill run folder (repeatable; one column each, after Real)")

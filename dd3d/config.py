@@ -87,9 +87,14 @@ class RotatorConfig:
 
 @dataclass
 class ModelConfig:
-    """The backbone trained on real or synthetic clouds."""
+    """The backbone trained on real or synthetic clouds (``dd3d.models`` registry; paper §5.3).
 
-    name: Literal["pointnet"] = "pointnet"
+    ``size: small`` divides every width (and the sampled centres) by 4 for CPU runs; ``full`` is the
+    published configuration.
+    """
+
+    name: Literal["pointnet", "pointnet2", "dgcnn", "pct", "pointmlp", "pointnext"] = "pointnet"
+    size: Literal["full", "small"] = "full"
     rotator: RotatorConfig = field(default_factory=RotatorConfig)
 
 

@@ -101,7 +101,7 @@ def evaluate_synthetic(cfg: Config, run_dir: Path, out: Path | None = None, back
     for r in tqdm(range(cfg.eval.runs), desc="eval runs", unit="run", disable=not progress):
         seed = cfg.seed + r
         train = source.clouds(cfg.eval.resolution, seed)
-        run = new_run(task, backbone, cfg.eval, device, seed, source.rotator(cfg))
+        run = new_run(task, backbone, cfg.eval, device, seed, source.rotator(cfg), cfg.model.size)
         metrics = fit(run, task, train, test, cfg.eval, cfg.augment, device, eval_every=cfg.eval.test_every,
                       progress=progress)
         finals.append(metrics)
@@ -112,7 +112,8 @@ def evaluate_synthetic(cfg: Config, run_dir: Path, out: Path | None = None, back
     origin = json.loads(distilled.read_text()) if distilled.is_file() else {}
     summary.update({
         "method": origin.get("method", "unknown"), "cpc": origin.get("cpc"), "dataset": dataset_label(cfg),
-        "setting": cfg.data.setting, "backbone": backbone, "runs": cfg.eval.runs, "epochs": cfg.eval.epochs,
+        "setting": cfg.data.setting, "backbone": backbone, "backbone_size": cfg.model.size, "runs": cfg.eval.runs,
+        "epochs": cfg.eval.epochs,
         "batch_size": cfg.eval.batch_size, "resolution": cfg.eval.resolution, "test_every": cfg.eval.test_every,
         "synthetic": str(run_dir), "regenerated_per_run": source.generator is not None,
         "wall_time_s": round(time.perf_counter() - start, 2), "device": describe(device),

@@ -1,7 +1,8 @@
 """Collect ``dd3d eval`` results into a Table-1/2-style table (rows dataset × setting × cpc × metric, columns methods).
 
 Classification rows report OA; segmentation rows (paper Table 2) report point OA, instance mIoU and
-class mIoU, one row each.
+class mIoU, one row each. ``by="backbone"`` pivots to the cross-architecture layout of Table 3
+(rows dataset × … × method, columns the evaluation backbones).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dd3d.errors import DD3DError
 
 METHOD_ORDER = ["random", "herding", "kcenter", "gm", "dm", "tm", "sadm", "pcc", "dd3d"]
 #: metric key in metrics.json -> row label; segmentation records have the mIoU keys too
+BACKBONE_ORDER = ["pointnet", "pointnet2", "dgcnn", "pct", "pointmlp", "pointnext"]
 METRICS = {"oa": "OA", "instance_miou": "instance mIoU", "class_miou": "class mIoU"}
 
 
@@ -40,20 +42,32 @@ def collect(paths: list[Path]) -> list[dict[str, Any]]:
     return records
 
 
-def _column(record: dict[str, Any], backbones: set[str]) -> str:
+def _column_name(record: dict[str, Any], by: str, backbones: set[str]) -> str:
+    if by == "backbone":
+        size = record.get("backbone_size", "full")
+        return f"{record.get('backbone')}" + (f" ({size})" if size != "full" else "")
     name = record["method"]
     return f"{name} ({record.get('backbone')})" if len(backbones) > 1 else name
 
 
-def _grid(records: list[dict[str, Any]]) -> tuple[list[tuple], list[str], dict]:
+def _order(column: str, by: str) -> tuple[int, str]:
+    order = METHOD_ORDER if by == "method" else BACKBONE_ORDER
+    head = column.split(" ")[0]
+    return (order.index(head) if head in order else 99, column)
+
+
+def _grid(records: list[dict[str, Any]], by: str) -> tuple[list[tuple], list[str], dict]:
+    """Rows (dataset, setting, cpc, metric[, method]) × columns (methods, or backbones when ``by``
+    is "backbone") -> the records of each cell."""
     backbones = {r.get("backbone") for r in records}
     cells: dict[tuple, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         for metric in (m for m in METRICS if f"{m}_mean" in r):
-            cells[(r["dataset"], r["setting"], r["cpc"], metric)][_column(r, backbones)].append(r)
-    columns = sorted({c for row in cells.values() for c in row},
-                     key=lambda c: (METHOD_ORDER.index(c.split(" ")[0]) if c.split(" ")[0] in METHOD_ORDER else 99, c))
-    rows = sorted(cells, key=lambda k: (k[0], k[1], k[2] or 0, list(METRICS).index(k[3])))
+            key = (r["dataset"], r["setting"], r["cpc"], metric) + ((r["method"],) if by == "backbone" else ())
+            cells[key][_column_name(r, by, backbones)].append(r)
+    columns = sorted({c for row in cells.values() for c in row}, key=lambda c: _order(c, by))
+    rows = sorted(cells, key=lambda k: (k[0], k[1], k[2] or 0, list(METRICS).index(k[3]),
+                                        *(_order(k[4], "method") if by == "backbone" else ())))
     return rows, columns, cells
 
 
@@ -67,11 +81,17 @@ def _cell(entries: list[dict[str, Any]], metric: str) -> tuple[float, float] | N
     return 100 * mean, 100 * std
 
 
-def render_markdown(records: list[dict[str, Any]]) -> str:
-    rows, columns, cells = _grid(records)
-    out = ["| dataset | setting | cpc | metric | " + " | ".join(columns) + " |", "|---" * (4 + len(columns)) + "|"]
+def _values(cells: dict, key: tuple, columns: list[str]) -> list[tuple[float, float] | None]:
+    return [_cell(cells[key][c], key[3]) if c in cells[key] else None for c in columns]
+
+
+def render_markdown(records: list[dict[str, Any]], by: str = "method") -> str:
+    """Markdown table; ``by="backbone"`` gives the paper's Table 3 layout (columns backbones)."""
+    rows, columns, cells = _grid(records, by)
+    lead = ["dataset", "setting", "cpc", "metric"] + (["method"] if by == "backbone" else [])
+    out = ["| " + " | ".join(lead + columns) + " |", "|---" * (len(lead) + len(columns)) + "|"]
     for key in rows:
-        values = [_cell(cells[key][c], key[3]) if c in cells[key] else None for c in columns]
+        values = _values(cells, key, columns)
         best = max((v[0] for v in values if v is not None), default=None)
         text = []
         for v in values:
@@ -80,20 +100,21 @@ def render_markdown(records: list[dict[str, Any]]) -> str:
             else:
                 s = f"{v[0]:.2f} ± {v[1]:.2f}"
                 text.append(f"**{s}**" if v[0] == best and len(values) > 1 else s)
-        out.append(f"| {key[0]} | {key[1]} | {key[2]} | {METRICS[key[3]]} | " + " | ".join(text) + " |")
+        label = [str(k) for k in key[:3]] + [METRICS[key[3]]] + list(key[4:])
+        out.append("| " + " | ".join(label + text) + " |")
     out.append("")
     out.append("Metrics (%) at the final epoch (OA: overall accuracy; mIoU: part segmentation), mean ± std over "
                "all evaluation runs; bold: best in row.")
     return "\n".join(out) + "\n"
 
 
-def render_csv(records: list[dict[str, Any]]) -> str:
-    rows, columns, cells = _grid(records)
-    lines = ["dataset,setting,cpc,metric," + ",".join(f"{c} mean,{c} std" for c in columns)]
+def render_csv(records: list[dict[str, Any]], by: str = "method") -> str:
+    rows, columns, cells = _grid(records, by)
+    lead = ["dataset", "setting", "cpc", "metric"] + (["method"] if by == "backbone" else [])
+    lines = [",".join(lead) + "," + ",".join(f"{c} mean,{c} std" for c in columns)]
     for key in rows:
         parts = []
-        for c in columns:
-            v = _cell(cells[key][c], key[3]) if c in cells[key] else None
+        for v in _values(cells, key, columns):
             parts += ["", ""] if v is None else [f"{v[0]:.2f}", f"{v[1]:.2f}"]
-        lines.append(f"{key[0]},{key[1]},{key[2]},{key[3]}," + ",".join(parts))
+        lines.append(",".join(str(k) for k in key) + "," + ",".join(parts))
     return "\n".join(lines) + "\n"

@@ -116,13 +116,13 @@ def make_rotator(cfg: Config) -> Rotator:
 
 
 def new_run(task: Task, model_name: str, cfg: TrainConfig, device: torch.device, seed: int,
-            rotator: Rotator) -> TrainingRun:
+            rotator: Rotator, size: str = "full") -> TrainingRun:
     """A freshly initialised network behind ``rotator``, its optimizer and scheduler, all from ``seed``.
 
     Learnable rotator parameters that require gradients are trained with the network.
     """
     torch.manual_seed(seed)
-    model = build_network(model_name, task.kind, task.num_classes, rotator, task.num_parts).to(device)
+    model = build_network(model_name, task.kind, task.num_classes, rotator, task.num_parts, size).to(device)
     optimizer = make_optimizer(model.parameters(), cfg)
     return TrainingRun(model, optimizer, make_scheduler(optimizer, cfg), torch.Generator().manual_seed(seed))
 

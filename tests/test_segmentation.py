@@ -214,21 +214,3 @@ def test_segmentation_refuses_feature_methods_and_unlabelled_sets(tmp_path: Path
     result = run_cli("eval", "--config", config, "--synthetic", str(run), *flags)
     assert_one_line_error(result, "no part labels")
 
-
-def test_table_has_a_row_per_segmentation_metric(tmp_path: Path) -> None:
-    from dd3d.table import collect, render_csv, render_markdown
-
-    for method, base in (("gm", 0.5), ("dd3d", 0.6)):
-        record = {"method": method, "cpc": 1, "dataset": "shapenet_part", "setting": "aligned"}
-        for k, (metric, shift) in enumerate((("oa", 0.3), ("instance_miou", 0.1), ("class_miou", 0.0))):
-            record.update({f"{metric}_mean": base + shift, f"{metric}_std": 0.0,
-                           f"{metric}_runs": [base + shift - 0.01, base + shift + 0.01]})
-        (tmp_path / method).mkdir()
-        (tmp_path / method / "metrics.json").write_text(json.dumps(record))
-    records = collect([tmp_path / "gm", tmp_path / "dd3d"])
-    lines = render_markdown(records).splitlines()
-    assert lines[0] == "| dataset | setting | cpc | metric | gm | dd3d |"
-    assert lines[2] == "| shapenet_part | aligned | 1 | OA | 80.00 ± 1.00 | **90.00 ± 1.00** |"
-    assert lines[3].startswith("| shapenet_part | aligned | 1 | instance mIoU | 60.00 ± 1.00 |")
-    assert lines[4].startswith("| shapenet_part | aligned | 1 | class mIoU | 50.00 ± 1.00 |")
-    assert render_csv(records).splitlines()[3] == "shapenet_part,aligned,1,class_miou,50.00,1.00,60.00,1.00"

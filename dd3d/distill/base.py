@@ -112,7 +112,7 @@ class DistillContext:
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=self.rng)))
         rotator = rotator if rotator is not None else self.make_rotator()
         return build_network(self.cfg.model.name, self.task.kind, self.task.num_classes, rotator,
-                             self.task.num_parts).to(self.device)
+                             self.task.num_parts, self.cfg.model.size).to(self.device)
 
     def make_rotator(self) -> Rotator:
         return make_rotator(self.cfg).to(self.device)

@@ -81,7 +81,7 @@ def train_expert(ctx: DistillContext, rotator: Rotator, index: int, bar: tqdm | 
     cfg = ctx.cfg
     seed = cfg.seed * 1_000_003 + index
     torch.manual_seed(seed)
-    backbone = build_model(cfg.model.name, ctx.task.kind, ctx.num_classes).to(ctx.device)
+    backbone = build_model(cfg.model.name, ctx.task.kind, ctx.num_classes, size=cfg.model.size).to(ctx.device)
     train = expert_training(cfg)
     run = TrainingRun(RotatedBackbone(rotator, backbone), make_optimizer(backbone.parameters(), train), None,
                       torch.Generator().manual_seed(seed))
@@ -131,7 +131,7 @@ class TM(SyntheticTensors, Method):
                               f"distill.tm.expert_epochs ({tm.expert_epochs})")
         super().__init__(ctx)
         self.rotator = ctx.make_rotator().requires_grad_(False)
-        self.backbone = build_model(ctx.cfg.model.name, ctx.task.kind, ctx.num_classes).to(ctx.device)
+        self.backbone = build_model(ctx.cfg.model.name, ctx.task.kind, ctx.num_classes, size=ctx.cfg.model.size).to(ctx.device)
         self.backbone.requires_grad_(False)  # a template: functional_call supplies the parameters
         self.shapes = {name: p.shape for name, p in self.backbone.named_parameters()}
         self.numels = [shape.numel() for shape in self.shapes.values()]
