@@ -11,18 +11,10 @@ are absent (ModelNet10 outside this build machine) are reported as skipped.
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 
-from dd3d.config import load_config
-from dd3d.distill.run import distill
-from dd3d.errors import DD3DError
-from dd3d.evaluate import evaluate_synthetic
-from dd3d.provenance import command, machine
-from dd3d.table import collect, render_markdown
+from grid import REPO, Cell, run_grid
 
-REPO = Path(__file__).resolve().parents[1]
 METHODS = ["random", "herding", "kcenter", "gm", "dm", "tm", "dd3d"]
 
 # Reduced settings that fit a 2-core CPU; every value here is a named deviation from the paper.
@@ -41,18 +33,6 @@ PROFILES = {
 }
 
 
-def run_cell(config: Path, overrides: list[str], folder: Path) -> str:
-    """Distil and evaluate one cell unless already done; returns a one-line status."""
-    if (folder / "eval" / "metrics.json").is_file():
-        return "done earlier"
-    cfg = load_config(config, overrides)
-    start = time.perf_counter()
-    if not (folder / "distill.json").is_file():
-        distill(cfg, folder, resume=(folder / "checkpoint.pt").is_file(), progress=False)
-    metrics = evaluate_synthetic(cfg, folder, folder / "eval", progress=False)
-    return f"OA {100 * metrics['oa_mean']:.1f} ± {100 * metrics['oa_std']:.1f} ({time.perf_counter() - start:.0f} s)"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     profile = parser.add_mutually_exclusive_group(required=True)
@@ -63,32 +43,12 @@ def main() -> None:
     args = parser.parse_args()
     name = "quick" if args.quick else "paper"
     spec = PROFILES[name]
-    out = args.out or REPO / "runs" / "bench-accuracy" / name
-    methods = args.methods.split(",")
-    folders, skipped = [], []
-    began = time.perf_counter()
-    for config, extra in spec["datasets"].items():
-        for setting in spec["settings"]:
-            for cpc in spec["cpcs"]:
-                for method in methods:
-                    folder = out / f"{Path(config).stem}-{setting}-cpc{cpc}-{method}"
-                    overrides = spec["overrides"] + extra + [
-                        f"data.setting={setting}", f"distill.method={method}", f"distill.cpc={cpc}"]
-                    try:
-                        status = run_cell(REPO / "configs" / config, overrides, folder)
-                    except DD3DError as exc:
-                        skipped.append(f"{config}: {exc}")
-                        break
-                    folders.append(folder)
-                    print(f"{folder.name}: {status}", flush=True)
-    print(f"\nAccuracy grid ({name} profile), total {(time.perf_counter() - began) / 60:.1f} min")
-    print(f"command: {command()}\nmachine: {machine()}")
-    print("settings: " + (" ".join(spec["overrides"]) or "the configs' paper defaults"))
-    for line in sorted(set(skipped)):
-        print(f"skipped: {line}")
-    print()
-    print(render_markdown(collect(folders)))
-    (out / "table.json").write_text(json.dumps([str(f) for f in folders]))
+    cells = [Cell(f"{Path(config).stem}-{setting}-cpc{cpc}-{method}", config, spec["overrides"] + extra + [
+                 f"data.setting={setting}", f"distill.method={method}", f"distill.cpc={cpc}"])
+             for config, extra in spec["datasets"].items() for setting in spec["settings"]
+             for cpc in spec["cpcs"] for method in args.methods.split(",")]
+    run_grid(cells, args.out or REPO / "runs" / "bench-accuracy" / name, f"Accuracy grid ({name} profile)",
+             spec["overrides"])
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def main() -> None:
         if config == "shapes.yaml":
             subsets["1 per class"] = splits.train.subset(first_per_class(splits.train.labels, 1))
         for label, train in subsets.items():
-            run = new_run(task, cfg.model.name, cfg.train, device, cfg.seed, make_rotator(cfg))
+            run = new_run(task, cfg.model.name, cfg.train, device, cfg.seed, make_rotator(cfg), cfg.model.size)
             start = time.perf_counter()
             metrics = fit(run, task, train, splits.test, cfg.train, cfg.augment, device)
             seconds = time.perf_counter() - start

@@ -1,0 +1,88 @@
+"""The runner shared by the benchmark grids (accuracy, segmentation, cross-architecture, rivals).
+
+A grid is a list of :class:`Cell`: one distillation (a run folder) and one or more evaluations of
+it (sub-folders, e.g. one per backbone or evaluation protocol). Finished steps are skipped, so an
+interrupted grid resumes where it stopped (an interrupted distillation resumes from its checkpoint).
+At the end the grid prints the command, machine, settings and the ``dd3d table`` of every evaluation.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dd3d.config import load_config
+from dd3d.distill.run import distill
+from dd3d.errors import DD3DError
+from dd3d.evaluate import evaluate_synthetic
+from dd3d.provenance import command, machine
+from dd3d.table import collect, render_markdown
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Evaluation:
+    """One evaluation of a cell's distilled set, written to ``<cell>/<folder>/metrics.json``."""
+
+    folder: str = "eval"
+    overrides: list[str] = field(default_factory=list)
+    backbone: str | None = None
+
+
+@dataclass
+class Cell:
+    """One distillation: ``configs/<config>`` with ``overrides``, and its evaluations."""
+
+    name: str
+    config: str
+    overrides: list[str]
+    evaluations: list[Evaluation] = field(default_factory=lambda: [Evaluation()])
+
+
+def run_cell(cell: Cell, folder: Path) -> str:
+    """Distil (unless done) and run every evaluation (unless done); a one-line status."""
+    start = time.perf_counter()
+    cfg = load_config(REPO / "configs" / cell.config, cell.overrides)
+    if not (folder / "distill.json").is_file():
+        distill(cfg, folder, resume=(folder / "checkpoint.pt").is_file(), progress=False)
+    scores = []
+    for ev in cell.evaluations:
+        target = folder / ev.folder
+        if not (target / "metrics.json").is_file():
+            evaluate_synthetic(load_config(REPO / "configs" / cell.config, cell.overrides + ev.overrides), folder,
+                               target, backbone=ev.backbone, progress=False)
+        metrics = collect([target])[0]
+        scores.append(f"{ev.folder} OA {100 * metrics['oa_mean']:.1f} ± {100 * metrics['oa_std']:.1f}")
+    return f"{'; '.join(scores)} ({time.perf_counter() - start:.0f} s)"
+
+
+def run_grid(cells: list[Cell], out: Path, title: str, settings: list[str], by: str = "method") -> list[Path]:
+    """Run every cell under ``out``; print progress, provenance and the table; return the evaluation folders.
+
+    A dataset whose files are absent (e.g. ModelNet10 off this machine) is reported as skipped: the
+    first failing cell of a config skips that config's remaining cells.
+    """
+    began = time.perf_counter()
+    folders: list[Path] = []
+    skipped: dict[str, str] = {}
+    for cell in cells:
+        if cell.config in skipped:
+            continue
+        folder = out / cell.name
+        try:
+            status = run_cell(cell, folder)
+        except DD3DError as exc:
+            skipped[cell.config] = str(exc)
+            continue
+        folders += [folder / ev.folder for ev in cell.evaluations]
+        print(f"{cell.name}: {status}", flush=True)
+    print(f"\n{title}, total {(time.perf_counter() - began) / 60:.1f} min")
+    print(f"command: {command()}\nmachine: {machine()}")
+    print("settings: " + (" ".join(settings) or "the configs' paper defaults"))
+    for config, reason in skipped.items():
+        print(f"skipped: {config}: {reason}")
+    if folders:
+        print()
+        print(render_markdown(collect(folders), by=by))
+    return folders
