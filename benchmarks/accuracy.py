@@ -10,10 +10,10 @@ are absent (ModelNet10 outside this build machine) are reported as skipped.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from grid import REPO, Cell, run_grid
+from grid import REPO, Cell, grid_parser, run_grid
+from harness import profile_of
 
 METHODS = ["random", "herding", "kcenter", "gm", "dm", "tm", "dd3d"]
 
@@ -34,14 +34,9 @@ PROFILES = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    profile = parser.add_mutually_exclusive_group(required=True)
-    profile.add_argument("--quick", action="store_true")
-    profile.add_argument("--paper", action="store_true")
-    parser.add_argument("--out", type=Path, help="folder for the run folders")
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset")
+    parser = grid_parser(__doc__, "methods", METHODS)
     args = parser.parse_args()
-    name = "quick" if args.quick else "paper"
+    name = profile_of(parser, args)
     spec = PROFILES[name]
     cells = [Cell(f"{Path(config).stem}-{setting}-cpc{cpc}-{method}", config, spec["overrides"] + extra + [
                  f"data.setting={setting}", f"distill.method={method}", f"distill.cpc={cpc}"])

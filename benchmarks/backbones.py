@@ -12,15 +12,11 @@ resident set before them (the first step's one-time allocations included).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from harness import profile_of, profile_parser, run_child
 BATCH, POINTS, CLASSES = 16, 1024, 40
 PROFILES = {"quick": {"sizes": ["small"], "reps": 3}, "paper": {"sizes": ["full", "small"], "reps": 5}}
 
@@ -65,28 +61,15 @@ def child(spec: dict) -> dict:
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
-def measure(spec: dict) -> dict:
-    result = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
-                            cwd=REPO)
-    if result.returncode != 0:
-        return {"error": (result.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    profile = parser.add_mutually_exclusive_group()
-    profile.add_argument("--quick", action="store_true")
-    profile.add_argument("--paper", action="store_true")
+    parser = profile_parser(__doc__, child=True)
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (default: torch's choice)")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return
-    if not (args.quick or args.paper):
-        parser.error("choose --quick or --paper")
+    spec = PROFILES[profile_of(parser, args)]
     import torch
 
     from dd3d.models import CLASSIFIERS
@@ -95,7 +78,6 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)  # so that machine() reports the threads the children use
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    spec = PROFILES["quick" if args.quick else "paper"]
     memory = ("peak CUDA allocation (torch.cuda.max_memory_allocated)" if device == "cuda" else
               "peak resident set (resource ru_maxrss)")
     print(f"command: {command()}\nmachine: {machine()}\ndevice: {device}\n")
@@ -106,7 +88,7 @@ def main() -> None:
     print("| backbone | size | parameters | fwd+bwd (s) | peak memory (MiB) |\n| --- | --- | --- | --- | --- |")
     for size in spec["sizes"]:
         for name in CLASSIFIERS:
-            r = measure({"name": name, "size": size, "reps": spec["reps"], "device": device, "threads": args.threads})
+            r = run_child(__file__, {"name": name, "size": size, "reps": spec["reps"], "device": device, "threads": args.threads})
             if "error" in r:
                 print(f"| {name} | {size} | {r['error']} | | |", flush=True)
                 continue

@@ -10,11 +10,11 @@ evaluation goes to ``<cell>/eval-<backbone>``; the table has one column per back
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from accuracy import PROFILES
-from grid import REPO, Cell, Evaluation, run_grid
+from grid import REPO, Cell, Evaluation, grid_parser, run_grid
+from harness import profile_of
 
 METHODS = ["gm", "dm", "dd3d"]
 BACKBONES = ["pointnet", "pointnet2", "dgcnn", "pct", "pointmlp", "pointnext"]
@@ -23,14 +23,9 @@ QUICK_EVAL = ["model.size=small", "eval.runs=1", "eval.epochs=20", "eval.step_si
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    profile = parser.add_mutually_exclusive_group(required=True)
-    profile.add_argument("--quick", action="store_true")
-    profile.add_argument("--paper", action="store_true")
-    parser.add_argument("--out", type=Path, help="folder of the run folders (default: the accuracy grid's)")
-    parser.add_argument("--backbones", default=",".join(BACKBONES), help="comma-separated subset")
+    parser = grid_parser(__doc__, "backbones", BACKBONES)
     args = parser.parse_args()
-    name = "quick" if args.quick else "paper"
+    name = profile_of(parser, args)
     spec = PROFILES[name]
     evaluation = QUICK_EVAL if args.quick else []
     evaluations = [Evaluation(f"eval-{b}", evaluation, b) for b in args.backbones.split(",")]

@@ -7,6 +7,7 @@ At the end the grid prints the command, machine, settings and the ``dd3d table``
 """
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from dd3d.evaluate import evaluate_synthetic
 from dd3d.provenance import command, machine
 from dd3d.table import collect, render_markdown
 
-REPO = Path(__file__).resolve().parents[1]
+from harness import REPO, profile_parser
 
 
 @dataclass
@@ -38,6 +39,15 @@ class Cell:
     config: str
     overrides: list[str]
     evaluations: list[Evaluation] = field(default_factory=lambda: [Evaluation()])
+
+
+def grid_parser(doc: str | None, subset: str, choices: list[str]) -> argparse.ArgumentParser:
+    """The profile flags plus ``--out`` (folder of the run folders) and ``--<subset>`` (a comma-separated
+    subset of ``choices``, e.g. methods or backbones)."""
+    parser = profile_parser(doc)
+    parser.add_argument("--out", type=Path, help="folder for the run folders")
+    parser.add_argument(f"--{subset}", default=",".join(choices), help=f"comma-separated subset of {', '.join(choices)}")
+    return parser
 
 
 def run_cell(cell: Cell, folder: Path) -> str:

@@ -11,14 +11,10 @@ before it) minus the resident set before it (CPU), or torch's peak allocation (C
 """
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from harness import REPO, profile_of, profile_parser, run_child
 
 
 def child(spec: dict) -> dict:
@@ -55,11 +51,7 @@ def child(spec: dict) -> dict:
 
 
 def measure(config: str, overrides: list[str]) -> dict:
-    spec = json.dumps({"config": config, "overrides": overrides})
-    result = subprocess.run([sys.executable, __file__, "--child", spec], capture_output=True, text=True, cwd=REPO)
-    if result.returncode != 0:
-        return {"error": (result.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_child(__file__, {"config": config, "overrides": overrides})
 
 
 def fmt(r: dict, key: str, scale: float, unit: str) -> str:
@@ -67,20 +59,15 @@ def fmt(r: dict, key: str, scale: float, unit: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    profile = parser.add_mutually_exclusive_group()
-    profile.add_argument("--quick", action="store_true")
-    profile.add_argument("--paper", action="store_true")
+    parser = profile_parser(__doc__, child=True)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return
-    if not (args.quick or args.paper):
-        parser.error("choose --quick or --paper")
+    quick = profile_of(parser, args) == "quick"
     from dd3d.provenance import command, machine
 
-    classes, points = (5, 256) if args.quick else (10, 1024)
+    classes, points = (5, 256) if quick else (10, 1024)
     base = ["data.builtin.train_per_class=40", f"data.max_classes={classes}", "distill.outer_loop=1",
             "distill.inner_loop=0", "distill.real_batch=32"]
     print(f"command: {command()}\nmachine: {machine()}\n")

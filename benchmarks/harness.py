@@ -1,0 +1,39 @@
+"""Command-line pieces shared by every benchmark: the --quick/--paper profile flags, and measuring in a
+fresh child process (so peak memory and allocator state of one measurement never leak into the next)."""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def profile_parser(doc: str | None, child: bool = False) -> argparse.ArgumentParser:
+    """A parser with the mutually exclusive ``--quick`` / ``--paper`` flags (and the hidden ``--child``
+    of benchmarks that measure in child processes); call :func:`profile_of` after parsing."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if child:
+        parser.add_argument("--child", help=argparse.SUPPRESS)
+    profile = parser.add_mutually_exclusive_group()
+    profile.add_argument("--quick", action="store_true", help="CPU profile (reduced settings, printed)")
+    profile.add_argument("--paper", action="store_true", help="the paper's settings (GPU)")
+    return parser
+
+
+def profile_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """``"quick"`` or ``"paper"``; exits with a usage error when neither was given."""
+    if not (args.quick or args.paper):
+        parser.error("choose --quick or --paper")
+    return "quick" if args.quick else "paper"
+
+
+def run_child(script: str, spec: dict) -> dict:
+    """Run ``script --child SPEC`` in a fresh interpreter; its last stdout line (JSON) or ``{"error": ...}``."""
+    result = subprocess.run([sys.executable, script, "--child", json.dumps(spec)], capture_output=True, text=True,
+                            cwd=REPO)
+    if result.returncode != 0:
+        return {"error": (result.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(result.stdout.strip().splitlines()[-1])
