@@ -131,11 +131,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
-    """Distil the training split with one method into a run folder."""
+    """Distil the training split with one method into a run folder (under torchrun: every process;
+    rank 0 prints)."""
+    from dd3d.distill.distributed import launched_rank
     from dd3d.distill.run import CONFIG_FILE, distill
 
     if args.resume is not None:
         out, resume = args.resume, True
+        if not (out / CONFIG_FILE).is_file():
+            raise DD3DError(f"--resume {out}: not a dd3d distill run folder (no {CONFIG_FILE})")
         cfg = load_config(out / CONFIG_FILE, args.overrides)
     elif args.config is None or args.out is None:
         raise DD3DError("dd3d distill: needs --config FILE and --out DIR (or --resume DIR)")
@@ -148,13 +152,17 @@ def cmd_distill(args: argparse.Namespace) -> int:
         if args.cpc is not None:
             overrides.append(f"distill.cpc={args.cpc}")
         out, resume, cfg = args.out, False, load_config(args.config, overrides)
+    main_process = launched_rank() == 0
     try:
         summary = distill(cfg, out, resume=resume)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: checkpoint saved; continue with dd3d distill --resume {out}", file=sys.stderr)
+        if main_process:
+            print(f"\ninterrupted: checkpoint saved; continue with dd3d distill --resume {out}", file=sys.stderr)
         raise
-    print(f"{summary['method']} cpc={summary['cpc']}: {summary['synthetic_clouds']} clouds -> {out} "
-          f"({summary['wall_time_s']:.1f} s, peak {summary['peak_memory_bytes'] / 2**30:.2f} GiB)")
+    if main_process:
+        processes = f", {summary['processes']} processes" if summary["processes"] > 1 else ""
+        print(f"{summary['method']} cpc={summary['cpc']}: {summary['synthetic_clouds']} clouds -> {out} "
+              f"({summary['wall_time_s']:.1f} s{processes}, peak {summary['peak_memory_bytes'] / 2**30:.2f} GiB)")
     return 0
 
 
@@ -181,10 +189,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     """Regenerate a dd3d run's synthetic set at any resolution."""
     import torch
 
-    from dd3d.synthetic import GENERATOR_FILE, LoadedGenerator, write_any
+    from dd3d.synthetic import GENERATOR_FILE, LoadedGenerator, check_output_suffix, write_any
 
     if args.points < 1:
         raise DD3DError(f"--points: got {args.points}, expected an integer >= 1")
+    check_output_suffix(args.out)
     path = args.run / GENERATOR_FILE
     if not args.run.is_dir():
         raise DD3DError(f"--run {args.run}: run folder not found")

@@ -80,14 +80,20 @@ class LoadedGenerator:
             raise DD3DError(f"{path}: not a dd3d generator file (format {state.get('format')!r}, "
                             f"expected {GENERATOR_FORMAT!r})")
         self.meta = {k: v for k, v in state.items() if k not in ("generator", "rotator")}
-        self.num_classes, self.cpc = int(state["num_classes"]), int(state["cpc"])
-        self.class_names: list[str] = list(state["class_names"])
-        self.generator = PointGenerator(self.num_classes * self.cpc, state["width"], state["layers"], state["omega0"])
-        self.rotator = Rotator(state["rotator_kind"], state["rotator_fourier"], state["rotator_omega"])
+        try:
+            self.num_classes, self.cpc = int(state["num_classes"]), int(state["cpc"])
+            self.class_names: list[str] = list(state["class_names"])
+            self.generator = PointGenerator(self.num_classes * self.cpc, state["width"], state["layers"],
+                                            state["omega0"])
+            self.rotator = Rotator(state["rotator_kind"], state["rotator_fourier"], state["rotator_omega"])
+        except KeyError as exc:
+            raise DD3DError(f"{path}: dd3d generator file without its {exc.args[0]!r} field") from None
+        except (TypeError, ValueError):
+            raise DD3DError(f"{path}: dd3d generator file with malformed sizes or rotator settings") from None
         try:
             self.generator.load_state_dict(state["generator"])
             self.rotator.load_state_dict(state["rotator"])
-        except RuntimeError:
+        except (RuntimeError, KeyError):
             raise DD3DError(f"{path}: generator weights do not match the sizes recorded in the file") from None
         self.generator.eval()
         partition = state.get("partition")
@@ -154,15 +160,20 @@ def write_npz(path: Path, synthetic: SyntheticSet, class_names: list[str]) -> No
             np.savez(f, **arrays)
 
 
+def check_output_suffix(path: Path) -> None:
+    """Refuse an output file type :func:`write_any` cannot write (checked before any work is done)."""
+    if path.suffix.lower() not in (".h5", ".hdf5", ".ply", ".npz"):
+        raise DD3DError(f"--out {path}: unknown file type {path.suffix.lower()!r} (expected .h5, .ply or .npz)")
+
+
 def write_any(path: Path, synthetic: SyntheticSet, class_names: list[str],
               category_parts: dict[int, list[int]] | None = None) -> None:
     """Write by extension: ``.h5`` (ModelNet / ShapeNet-part layout), ``.ply`` (part colours) or ``.npz``."""
+    check_output_suffix(path)
     suffix = path.suffix.lower()
     if suffix in (".h5", ".hdf5"):
         write_synthetic_h5(path, synthetic, class_names)
     elif suffix == ".ply":
         write_ply(path, synthetic, category_parts)
-    elif suffix == ".npz":
-        write_npz(path, synthetic, class_names)
     else:
-        raise DD3DError(f"--out {path}: unknown file type {suffix!r} (expected .h5, .ply or .npz)")
+        write_npz(path, synthetic, class_names)

@@ -115,8 +115,9 @@ def _read_open3d(path: Path) -> np.ndarray:
 def _read_npy(path: Path) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npy file ({exc})") from exc
+    except (OSError, ValueError, EOFError):
+        raise DataError(f"{path}: not a readable .npy file (expected an array written by numpy.save; "
+                        "truncated or another format?)") from None
     if array.ndim != 2 or array.shape[1] < 3 or array.dtype.kind not in "iuf":
         raise DataError(
             f"{path}: array of shape {array.shape} and dtype {array.dtype}; "
