@@ -73,6 +73,17 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resumed_config(out: Path, overrides: list[str]) -> Config:
+    """The config of the run folder ``out`` (``--resume``), after removing temporaries of writes that a
+    killed process left behind."""
+    from dd3d.io import remove_temporaries
+
+    if not (out / RUN_CONFIG).is_file():
+        raise DD3DError(f"--resume {out}: not a dd3d run folder (no {RUN_CONFIG})")
+    remove_temporaries(out)
+    return load_config(out / RUN_CONFIG, overrides)
+
+
 def _prepare_out(out: Path, cfg: Config) -> None:
     from dd3d.io import write_text
 
@@ -90,7 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume is not None:
         out = args.resume
-        cfg = load_config(out / RUN_CONFIG, args.overrides)
+        cfg = _resumed_config(out, args.overrides)
     elif args.config is None or args.out is None:
         raise DD3DError("dd3d train: needs --config FILE and --out DIR (or --resume DIR)")
     else:
@@ -134,13 +145,11 @@ def cmd_distill(args: argparse.Namespace) -> int:
     """Distil the training split with one method into a run folder (under torchrun: every process;
     rank 0 prints)."""
     from dd3d.distill.distributed import launched_rank
-    from dd3d.distill.run import CONFIG_FILE, distill
+    from dd3d.distill.run import distill
 
     if args.resume is not None:
         out, resume = args.resume, True
-        if not (out / CONFIG_FILE).is_file():
-            raise DD3DError(f"--resume {out}: not a dd3d distill run folder (no {CONFIG_FILE})")
-        cfg = load_config(out / CONFIG_FILE, args.overrides)
+        cfg = _resumed_config(out, args.overrides)
     elif args.config is None or args.out is None:
         raise DD3DError("dd3d distill: needs --config FILE and --out DIR (or --resume DIR)")
     else:

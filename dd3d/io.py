@@ -39,6 +39,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def remove_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files that writes killed mid-way (e.g. by SIGKILL) left in ``folder``."""
+    stale = [p for p in Path(folder).glob(".*.tmp") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -164,7 +164,7 @@ CASES: list[Case] = [
          ("--method", "magic")),
     Case("distill cpc zero", lambda t: shapes_cli(t, "distill", "--cpc", "0", "--out", str(t / "out")), ("--cpc",)),
     Case("distill resume not a run folder", lambda t: ["distill", "--resume", str(run_folder(t))],
-         ("--resume", "config.yaml")),
+         ("--resume", "not a dd3d run folder")),
     Case("eval run folder missing", lambda t: shapes_cli(t, "eval", "--synthetic", str(t / "missing")),
          ("missing", "not found")),
     Case("eval folder without outputs", lambda t: shapes_cli(t, "eval", "--synthetic", str(run_folder(t))),

@@ -1,0 +1,109 @@
+"""Crash safety: a run killed with SIGKILL mid-way resumes to the result of an uninterrupted run, and
+leaves no half-written file behind."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from conftest import REPO
+
+from dd3d.io import load_checkpoint
+
+DISTILL = [
+    "data.resolution=32", "data.builtin.train_per_class=4", "data.builtin.test_per_class=2", "data.max_classes=3",
+    "distill.resolution=32", "eval.resolution=32", "distill.real_batch=3", "distill.iterations=8",
+    "distill.outer_loop=2", "distill.inner_loop=1", "distill.generator.width=16", "distill.checkpoint_every=1",
+    "device=cpu",
+]
+
+
+def dd3d(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dd3d", *args]
+
+
+def flags(overrides: list[str]) -> list[str]:
+    return [f for item in overrides for f in ("--set", item)]
+
+
+def kill_when(process: subprocess.Popen, ready, timeout: float = 120.0) -> None:
+    """SIGKILL ``process`` as soon as ``ready()`` holds (the test fails if it finished first)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, "the run finished before it could be killed; make it longer"
+        assert time.monotonic() < deadline, "timed out waiting for the run to reach the kill point"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def stray_files(folder: Path) -> list[str]:
+    """Temporary files of interrupted atomic writes (``--resume`` removes them)."""
+    return [p.name for p in folder.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+
+
+def plant_stray_temporary(folder: Path) -> None:
+    """What a SIGKILL during an atomic write leaves behind."""
+    (folder / ".checkpoint.pt.k1ll3d.tmp").write_bytes(b"half a checkpoint")
+
+
+def test_distill_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
+    config = str(REPO / "configs" / "shapes.yaml")
+    straight = subprocess.run(dd3d("distill", "--config", config, "--method", "dd3d", "--out", str(tmp_path / "a"),
+                                   *flags(DISTILL)), cwd=REPO, capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr
+    run = tmp_path / "b"
+    checkpoint = run / "checkpoint.pt"
+
+    def past_iteration_three() -> bool:
+        try:
+            return checkpoint.is_file() and load_checkpoint(checkpoint)["iteration"] >= 3
+        except Exception:  # noqa: BLE001 - a checkpoint being renamed into place: look again
+            return False
+
+    process = subprocess.Popen(dd3d("distill", "--config", config, "--method", "dd3d", "--out", str(run),
+                                    *flags(DISTILL)), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kill_when(process, past_iteration_three)
+    assert process.returncode == -signal.SIGKILL
+    assert not (run / "synthetic.h5").exists() and not (run / "distill.json").exists()
+    assert load_checkpoint(checkpoint)["iteration"] < 8  # the last complete checkpoint is loadable
+    plant_stray_temporary(run)
+    resumed = subprocess.run(dd3d("distill", "--resume", str(run)), cwd=REPO, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = (json.loads((tmp_path / r / "distill.json").read_text()) for r in ("a", "b"))
+    assert b["loss_curve"] == a["loss_curve"]
+    wa, wb = (load_checkpoint(tmp_path / r / "generator.pt")["generator"] for r in ("a", "b"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert stray_files(run) == [] and not checkpoint.exists()
+
+
+def test_train_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
+    config = str(REPO / "configs" / "shapes.yaml")
+    train = ["data.resolution=32", "data.builtin.train_per_class=8", "data.builtin.test_per_class=2",
+             "train.epochs=12", "train.batch_size=8", "device=cpu"]
+    straight = subprocess.run(dd3d("train", "--config", config, "--out", str(tmp_path / "a"), *flags(train)),
+                              cwd=REPO, capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr
+    run = tmp_path / "b"
+    process = subprocess.Popen(dd3d("train", "--config", config, "--out", str(run), *flags(train)), cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def past_epoch_three() -> bool:
+        log = run / "train.log"
+        return log.is_file() and "epoch=4 " in log.read_text()
+
+    kill_when(process, past_epoch_three)
+    assert not (run / "metrics.json").exists()
+    plant_stray_temporary(run)
+    resumed = subprocess.run(dd3d("train", "--resume", str(run)), cwd=REPO, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("a", "b"))
+    assert (a["oa"], a["macc"]) == (b["oa"], b["macc"])
+    wa, wb = (load_checkpoint(tmp_path / r / "checkpoint.pt")["model"] for r in ("a", "b"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert stray_files(run) == []
