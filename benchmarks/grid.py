@@ -67,8 +67,10 @@ def run_cell(cell: Cell, folder: Path) -> str:
     return f"{'; '.join(scores)} ({time.perf_counter() - start:.0f} s)"
 
 
-def run_grid(cells: list[Cell], out: Path, title: str, settings: list[str], by: str = "method") -> list[Path]:
-    """Run every cell under ``out``; print progress, provenance and the table; return the evaluation folders.
+def run_grid(cells: list[Cell], out: Path, title: str, settings: list[str], by: str = "method",
+             table: bool = True) -> list[Path]:
+    """Run every cell under ``out``; print progress, provenance and (``table``) the ``dd3d table`` of the
+    evaluations; return the evaluation folders.
 
     A dataset whose files are absent (e.g. ModelNet10 off this machine) is reported as skipped: the
     first failing cell of a config skips that config's remaining cells.
@@ -92,7 +94,7 @@ def run_grid(cells: list[Cell], out: Path, title: str, settings: list[str], by: 
     print("settings: " + (" ".join(settings) or "the configs' paper defaults"))
     for config, reason in skipped.items():
         print(f"skipped: {config}: {reason}")
-    if folders:
+    if folders and table:
         print()
         print(render_markdown(collect(folders), by=by))
     return folders
