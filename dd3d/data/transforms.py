@@ -24,21 +24,24 @@ def random_subset_indices(batch: int, total: int, n: int, generator: torch.Gener
     return torch.randint(total, (batch, n), generator=generator)
 
 
+@torch.no_grad()
 def farthest_point_indices(points: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """(B, n) farthest-point-sampling indices, vectorised over the batch.
 
-    Starts from a random point per cloud (or point 0 without a generator) and repeatedly takes the
-    point farthest from those chosen so far. Loops over the n samples, never over points.
+    Starts from a random point per cloud drawn on the generator's device (or point 0 without a
+    generator, as the PointNet++ CUDA kernel) and repeatedly takes the point farthest from those
+    chosen so far, so the indices are distinct when the points are. Loops over the n samples, never
+    over points. Not differentiable (an index selection).
     """
     b, p, _ = points.shape
     if n > p:
         raise ValueError(f"farthest-point sampling needs n <= points per cloud, got {n} > {p}")
     chosen = torch.empty(b, n, dtype=torch.long, device=points.device)
-    nearest = torch.full((b, p), float("inf"), device=points.device)
+    nearest = torch.full((b, p), float("inf"), dtype=points.dtype, device=points.device)
     if generator is None:
         current = torch.zeros(b, dtype=torch.long, device=points.device)
     else:
-        current = torch.randint(p, (b,), generator=generator).to(points.device)
+        current = torch.randint(p, (b,), generator=generator, device=generator.device).to(points.device)
     rows = torch.arange(b, device=points.device)
     for i in range(n):
         chosen[:, i] = current

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import torch
 
+from dd3d.data.transforms import farthest_point_indices
+
 
 def clamp_count(requested: int, available: int) -> int:
     """``requested`` limited to ``[1, available]``: how many centres/neighbours a small cloud can give."""
@@ -28,31 +30,12 @@ def gather(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return torch.gather(values, 1, flat).reshape(*index.shape, channels)
 
 
-@torch.no_grad()
 def farthest_point_sample(points: torch.Tensor, count: int,
                           generator: torch.Generator | None = None) -> torch.Tensor:
-    """Indices (B, count) of iterative farthest-point samples of each cloud in ``points`` (B, P, 3).
-
-    Every cloud starts from point 0 (deterministic, as the PointNet++ CUDA kernel does) or, with a
-    ``generator``, from a random point drawn on the generator's device. Each step adds the point
-    farthest from those already chosen, so the indices are distinct when the points are.
-    ``count`` is clamped to P.
-    """
-    batch, size, _ = points.shape
-    count = clamp_count(count, size)
-    if generator is None:
-        current = torch.zeros(batch, dtype=torch.long, device=points.device)
-    else:
-        current = torch.randint(size, (batch,), generator=generator, device=generator.device).to(points.device)
-    rows = torch.arange(batch, device=points.device)
-    nearest = torch.full((batch, size), float("inf"), dtype=points.dtype, device=points.device)
-    index = torch.empty(batch, count, dtype=torch.long, device=points.device)
-    for step in range(count):
-        index[:, step] = current
-        chosen = points[rows, current].unsqueeze(1)
-        nearest = torch.minimum(nearest, (points - chosen).square().sum(dim=-1))
-        current = nearest.argmax(dim=1)
-    return index
+    """Indices (B, count) of farthest-point samples of each cloud in ``points`` (B, P, 3), ``count``
+    clamped to P (:func:`dd3d.data.transforms.farthest_point_indices`: from point 0, or a random start
+    with a ``generator``)."""
+    return farthest_point_indices(points, clamp_count(count, points.shape[1]), generator)
 
 
 def sample_centres(points: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
