@@ -1,7 +1,9 @@
 """The evaluation protocol: train fresh networks on a distilled set, test on the real test split.
 
-Settings are ``eval.*`` (paper Table 8: Adam lr 1e-3, wd 5e-4, batch 8, 200 epochs, StepLR ×0.1
-every 100 epochs, the training augmentation). Each of ``eval.runs`` runs uses seed ``seed + run``;
+Settings are ``eval.*``: ``eval.protocol: dd3d`` (paper Table 8: Adam lr 1e-3, wd 5e-4, batch 8,
+200 epochs, StepLR ×0.1 every 100 epochs, the training augmentation) or ``sadm`` (SGD lr 0.01
+momentum 0.9 wd 5e-4, batch 8, 500 epochs, ×0.1 at 250; same augmentation); metrics.json records
+the protocol and its training values. Each of ``eval.runs`` runs uses seed ``seed + run``;
 for a dd3d run folder every run regenerates the set from ``generator.pt`` with fresh noise at
 ``eval.resolution``. Segmentation trains PointNetSeg on the synthetic clouds' part labels and
 reports point OA, instance mIoU and class mIoU (plus each category's mIoU). Reported: the
@@ -28,6 +30,9 @@ from dd3d.distill.base import SyntheticSet, resample_set
 from dd3d.errors import DD3DError
 from dd3d.synthetic import GENERATOR_FILE, SYNTHETIC_FILE, LoadedGenerator, read_synthetic_h5
 from dd3d.train import Task, fit, make_rotator, new_run
+
+#: training values recorded in metrics.json under "training" (with epochs and batch_size: what a protocol sets)
+PROTOCOL_KEYS = ("optimizer", "lr", "momentum", "weight_decay", "scheduler", "step_size", "gamma")
 
 
 class SyntheticSource:
@@ -113,7 +118,8 @@ def evaluate_synthetic(cfg: Config, run_dir: Path, out: Path | None = None, back
     summary.update({
         "method": origin.get("method", "unknown"), "cpc": origin.get("cpc"), "dataset": dataset_label(cfg),
         "setting": cfg.data.setting, "backbone": backbone, "backbone_size": cfg.model.size, "runs": cfg.eval.runs,
-        "epochs": cfg.eval.epochs,
+        "protocol": cfg.eval.protocol, "epochs": cfg.eval.epochs,
+        "training": {k: getattr(cfg.eval, k) for k in PROTOCOL_KEYS}, "augment": cfg.augment.enabled,
         "batch_size": cfg.eval.batch_size, "resolution": cfg.eval.resolution, "test_every": cfg.eval.test_every,
         "synthetic": str(run_dir), "regenerated_per_run": source.generator is not None,
         "wall_time_s": round(time.perf_counter() - start, 2), "device": describe(device),

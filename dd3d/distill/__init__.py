@@ -13,6 +13,8 @@ METHODS = {
     "gm": "dd3d.distill.gm:GM",
     "dm": "dd3d.distill.dm:DM",
     "tm": "dd3d.distill.tm:TM",
+    "sadm": "dd3d.distill.sadm:SADM",
+    "pcc": "dd3d.distill.pcc:PCC",
     "dd3d": "dd3d.distill.dd3d:DD3D",
 }
 
