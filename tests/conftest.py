@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from dd3d.config import Config, load_config
 
@@ -60,3 +61,17 @@ def offscreen_rendering_problem() -> str | None:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         return f"Open3D offscreen rendering unavailable: {lines[-1] if lines else f'exit {result.returncode}'}"
     return None
+
+
+def gradient_step_change(loss_fn, params: list[torch.Tensor], fraction: float = 0.002) -> tuple[float, float]:
+    """(loss before, loss after) one plain gradient step on ``params`` sized so that the first-order
+    predicted decrease is ``fraction`` of the loss — far above float32 noise, small enough to stay
+    in the linear regime. ``loss_fn`` must draw the same data on every call."""
+    before = loss_fn()
+    grads = torch.autograd.grad(before, params)
+    squared = sum(float((g.double() ** 2).sum()) for g in grads)
+    step = fraction * float(before.detach()) / squared
+    with torch.no_grad():
+        for p, g in zip(params, grads):
+            p -= step * g
+    return float(before.detach()), float(loss_fn().detach())

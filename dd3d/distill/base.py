@@ -4,12 +4,18 @@ A method is built from a :class:`DistillContext` (config, real training data, de
 advanced one outer iteration at a time with :meth:`Method.step`, and asked for its current
 synthetic set at any resolution with :meth:`Method.synthetic`. The CLI, the lab engine and the
 evaluation call only this interface; adding a method touches one file plus the registry.
+
+Randomness: ``DistillContext.rng`` is one sequential stream; :meth:`DistillContext.drawing` reroutes
+it, for a block, to a stream keyed by e.g. (iteration, outer step, class), so the draws of a key are
+the same whichever process makes them and in whatever order (distributed runs, resume).
 """
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -19,6 +25,8 @@ from dd3d.config import Config
 from dd3d.data.base import PointCloudSet
 from dd3d.data.prepare import resample
 from dd3d.data.transforms import augment
+from dd3d.distill import distributed
+from dd3d.errors import ConfigError
 from dd3d.models import build_network
 from dd3d.nn.rotator import Rotator
 from dd3d.train import Task, make_rotator
@@ -88,24 +96,37 @@ class DistillContext:
         return points, None if self.real_parts is None else self.real_parts[index]
 
     @torch.no_grad()
-    def freeze_batchnorm(self, net: nn.Module) -> None:
+    def freeze_batchnorm(self, net: nn.Module, classes: Sequence[int] | None = None,
+                         reduce: Callable[[torch.Tensor], None] | None = None) -> None:
         """Set every BatchNorm's statistics from ``distill.batchnorm_clouds`` real clouds per class,
-        then freeze them (eval mode) for gradient matching, as DC does; no-op without BatchNorm."""
+        then freeze them (eval mode) for gradient matching, as DC does; no-op without BatchNorm.
+
+        The clouds of every class are drawn (the same draws in every process), but only those of
+        ``classes`` (default: all) are forwarded here; each layer's moments are added class by class
+        in float64 and ``reduce`` (an in-place sum over processes) adds the other processes' before
+        the layer normalises, so the statistics are those of all classes' clouds in one batch (what
+        train-mode BatchNorm computes), whichever process holds which classes.
+        """
         norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         if not norms:
             return
         n = self.cfg.distill.batchnorm_clouds
-        index = torch.from_numpy(np.concatenate([self.sample_indices(c, n) for c in range(self.num_classes)]))
-        labels = torch.from_numpy(self.real.labels[index.numpy()]).to(self.device)
-        momenta = [m.momentum for m in norms]
+        picks = [self.sample_indices(c, n) for c in range(self.num_classes)]
+        classes = range(self.num_classes) if classes is None else classes
+        index = np.concatenate([picks[c] for c in classes])
+        unbias: list[tuple[nn.Module, float]] = []
+        hooks = [m.register_forward_pre_hook(partial(_batch_moments, blocks=len(classes), reduce=reduce, unbias=unbias))
+                 for m in norms]
         for m in norms:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average: after one batch, exactly that batch's statistics
-            m.train()
-        self.task.logits(net, self.real_points[index.to(self.device)], labels)
-        for m, momentum in zip(norms, momenta):
-            m.momentum = momentum
-            m.eval()
+            m.eval()  # normalise with the running statistics the hook has just set
+        try:
+            labels = torch.from_numpy(self.real.labels[index]).to(self.device)
+            self.task.logits(net, self.real_points[torch.from_numpy(index).to(self.device)], labels)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        for m, factor in unbias:
+            m.running_var.mul_(factor)  # stored unbiased, as train-mode BatchNorm does
 
     def new_network(self, rotator: Rotator | None = None) -> nn.Module:
         """A freshly initialised backbone wrapped by the rotator (drawn from the context's RNG)."""
@@ -113,6 +134,23 @@ class DistillContext:
         rotator = rotator if rotator is not None else self.make_rotator()
         return build_network(self.cfg.model.name, self.task.kind, self.task.num_classes, rotator,
                              self.task.num_parts, self.cfg.model.size).to(self.device)
+
+    def stream(self, *key: int) -> torch.Generator:
+        """A generator seeded by (``seed``, ``key``) alone (numpy's SeedSequence with ``key`` as spawn key)."""
+        state = np.random.SeedSequence(self.seed, spawn_key=key).generate_state(1, np.uint64)[0]
+        return torch.Generator().manual_seed(int(state))
+
+    @contextlib.contextmanager
+    def drawing(self, *key: int) -> Iterator[None]:
+        """Inside the block every draw of the context (``rng``: real batches, augmentation, network
+        seeds, DD3D noise, shuffles) comes from :meth:`stream` ``(*key)``, and torch's global generator
+        (dropout) is seeded from it; ``rng`` is restored after."""
+        saved, self.rng = self.rng, self.stream(*key)
+        torch.manual_seed(int(torch.randint(2**62, (1,), generator=self.rng)))
+        try:
+            yield
+        finally:
+            self.rng = saved
 
     def make_rotator(self) -> Rotator:
         return make_rotator(self.cfg).to(self.device)
@@ -125,6 +163,32 @@ class DistillContext:
         """cpc random real clouds per class (the DC initialisation) and their training indices."""
         index = np.concatenate([self.sample_indices(c, self.cpc) for c in range(self.num_classes)])
         return self.real_points[torch.from_numpy(index).to(self.device)].clone(), index
+
+
+def _batch_moments(norm: nn.modules.batchnorm._BatchNorm, args: tuple[torch.Tensor, ...], blocks: int,
+                   reduce: Callable[[torch.Tensor], None] | None, unbias: list[tuple[nn.Module, float]]) -> None:
+    """Forward pre-hook of :meth:`DistillContext.freeze_batchnorm`: make ``norm`` (in eval mode)
+    normalise its input with the mean and biased variance of the whole batch by storing them as its
+    running statistics; records the unbiasing factor.
+
+    The input is ``blocks`` equal blocks of clouds (one per class); the moments of each block are
+    added in float64 and then over processes by ``reduce``, so they do not depend on how the classes
+    are split over processes.
+    """
+    x = args[0]
+    dims = [0, *range(2, x.ndim)]
+    moments = torch.zeros(2, x.shape[1], dtype=torch.float64, device=x.device)
+    for block in x.chunk(blocks):
+        var, mean = (t.double() for t in torch.var_mean(block, dim=dims, correction=0))
+        moments += torch.stack([mean, var + mean * mean]) * (block.numel() // x.shape[1])
+    moments = torch.cat([moments.reshape(-1), moments.new_full((1,), x.numel() // x.shape[1])])
+    if reduce is not None:
+        reduce(moments)
+    sums, squares, total = moments.split([x.shape[1], x.shape[1], 1])
+    mean = sums / total
+    norm.running_mean.copy_(mean)
+    norm.running_var.copy_((squares / total - mean * mean).clamp_min(0))
+    unbias.append((norm, float(total) / max(float(total) - 1, 1)))
 
 
 def resample_set(synthetic: SyntheticSet, n: int, generator: torch.Generator) -> SyntheticSet:
@@ -141,8 +205,14 @@ class Method(abc.ABC):
     name: str = ""
     #: outer iterations to run; coresets select once and need none
     iterative: bool = True
+    #: whether the method shards its classes over torchrun processes (:mod:`dd3d.distill.distributed`)
+    shards_classes: bool = False
 
     def __init__(self, ctx: DistillContext) -> None:
+        world = distributed.current().world
+        if world > 1 and not self.shards_classes:
+            raise ConfigError(f"distill.method: {self.name!r} runs in one process only, got {world} torchrun "
+                              "processes; only gradient-matching methods (e.g. gm, dd3d) run distributed")
         self.ctx = ctx
         self.losses: list[float] = []
 

@@ -9,17 +9,24 @@ Segmentation (Eq. 14, Algorithm 1): the loss is the per-point cross-entropy of P
 the category; per-part outer steps match, for every part of the class, the gradient of the loss
 restricted to that part's points, and BatchNorm statistics come from real clouds, frozen while
 matching (:meth:`DistillContext.freeze_batchnorm`).
+
+Randomness is keyed, not sequential (:meth:`DistillContext.drawing`): the fresh network by
+(iteration), the BatchNorm clouds and the inner loop by (iteration, outer step), and each class's real
+batch, augmentation and synthetic noise by (iteration, outer step, class). Under torchrun each process
+matches its own block of classes and the gradients are summed (:mod:`dd3d.distill.distributed`); the
+keys, and summing the per-class gradients in float64, make that the result of one process.
 """
 from __future__ import annotations
 
 import abc
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from dd3d.data.transforms import normalize_unit_sphere
+from dd3d.distill import distributed
 from dd3d.distill.base import DistillContext, Method
 from dd3d.train import Task
 
@@ -29,6 +36,8 @@ DD3D_SCHEDULE = {"canonical": {1: (5, 5), 10: (20, 10), 50: (40, 5)},
 GM_SCHEDULE = {1: (1, 1), 10: (10, 50), 50: (50, 10)}
 # segmentation, every gradient-matching method (REFERENCE.md "Segmentation distillation")
 SEG_SCHEDULE = {1: (10, 1), 10: (10, 2)}
+# first element of the random-stream keys (DistillContext.drawing)
+NETWORK, BATCHNORM, CLASS, INNER = range(4)
 
 
 def nearest_schedule(table: dict[int, tuple[int, int]], cpc: int) -> tuple[int, int]:
@@ -94,8 +103,13 @@ def class_distance(task: Task, net: nn.Module, params: list[nn.Parameter], c: in
 class GradientMatching(Method, abc.ABC):
     """The loop of Eq. 13 around any differentiable synthetic representation."""
 
+    shards_classes = True
+
     def __init__(self, ctx: DistillContext) -> None:
         super().__init__(ctx)
+        self.group = distributed.current()
+        #: the classes this process matches (all of them in one process)
+        self.classes = self.group.shard(ctx.num_classes)
         self.rotator = ctx.make_rotator()
         segmentation = ctx.task.kind == "segmentation"
         self.outer, self.inner = nearest_schedule(SEG_SCHEDULE, ctx.cpc) if segmentation else self.schedule()
@@ -117,17 +131,38 @@ class GradientMatching(Method, abc.ABC):
     def optimizer(self) -> torch.optim.Optimizer:
         """The optimiser of the synthetic representation (and rotator)."""
 
-    def matching_loss(self, net: nn.Module, per_part: bool = False) -> torch.Tensor:
-        """Σ_c D(∇L(real_c), ∇L(syn_c)) on the current network (Eq. 13), or with ``per_part`` the
-        sum over each class's parts of the masked-loss distances (Eq. 14)."""
+    def class_distances(self, net: nn.Module, per_part: bool = False, iteration: int = 0,
+                        outer: int = 0) -> Iterator[torch.Tensor]:
+        """D(∇L(real_c), ∇L(syn_c)) on the current network for each class c of this process (Eq. 13),
+        or with ``per_part`` the sum over the class's parts of the masked-loss distances (Eq. 14);
+        class c draws from the stream (CLASS, ``iteration``, ``outer``, c)."""
         ctx = self.ctx
         params = matched_parameters(net)
-        total = None
-        for c in range(ctx.num_classes):
+        for c in self.classes:
             terms = ctx.task.category_parts[c] if per_part else (None,)
-            distance = class_distance(ctx.task, net, params, c, ctx.real_batch(c), self.synthetic_batch(c), terms)
-            total = distance if total is None else total + distance
-        return total
+            with ctx.drawing(CLASS, iteration, outer, c):
+                distance = class_distance(ctx.task, net, params, c, ctx.real_batch(c), self.synthetic_batch(c), terms)
+            yield distance
+
+    def matching_loss(self, net: nn.Module, per_part: bool = False, iteration: int = 0, outer: int = 0) -> torch.Tensor:
+        """Σ_c of :meth:`class_distances` (Eq. 13/14) as one differentiable loss."""
+        return sum(self.class_distances(net, per_part, iteration, outer))
+
+    def summed_gradients(self, params: list[torch.Tensor], net: nn.Module, per_part: bool, iteration: int,
+                         outer: int) -> tuple[list[torch.Tensor | None], torch.Tensor]:
+        """Σ_c ∇_params D_c over this process's classes and Σ_c D_c, accumulated class by class in float64,
+        so the sums do not depend on how the classes are split over processes (and each class's graph
+        is freed before the next one is built). None for a parameter no class reaches."""
+        sums: list[torch.Tensor | None] = [None] * len(params)
+        total = torch.zeros((), dtype=torch.float64, device=self.ctx.device)
+        for distance in self.class_distances(net, per_part, iteration, outer):
+            if not distance.requires_grad:  # every part term skipped
+                continue
+            for i, grad in enumerate(torch.autograd.grad(distance, params, allow_unused=True)):
+                if grad is not None:
+                    sums[i] = grad.double() if sums[i] is None else sums[i].add_(grad)
+            total += distance.detach()
+        return sums, total
 
     def per_part_step(self, outer: int) -> bool:
         """Whether outer step ``outer`` matches per part (segmentation, ``distill.part_matching``)."""
@@ -157,18 +192,23 @@ class GradientMatching(Method, abc.ABC):
                 net_optimizer.step()
 
     def step(self, iteration: int) -> float:
-        net = self.ctx.new_network(self.rotator)
-        net_optimizer = torch.optim.SGD(net.parameters(), lr=self.ctx.cfg.distill.net_lr)
+        """One iteration; across processes the partial gradients (and losses) of every outer step are
+        summed before the optimiser step, so every process takes the step one process would take."""
+        ctx = self.ctx
+        with ctx.drawing(NETWORK, iteration):
+            net = ctx.new_network(self.rotator)
+        net_optimizer = torch.optim.SGD(net.parameters(), lr=ctx.cfg.distill.net_lr)
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
         losses = []
         for outer in range(self.outer):
-            self.ctx.freeze_batchnorm(net)
-            loss = self.matching_loss(net, self.per_part_step(outer))
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            with ctx.drawing(BATCHNORM, iteration, outer):
+                ctx.freeze_batchnorm(net, self.classes, self.group.all_reduce)
+            grads, loss = self.summed_gradients(params, net, self.per_part_step(outer), iteration, outer)
+            losses.append(self.group.set_summed_gradients(params, grads, loss))
             self.optimizer.step()
-            losses.append(float(loss.detach()))
             if outer < self.outer - 1 and self.inner > 0:
-                self.train_inner(net, net_optimizer)
+                with ctx.drawing(INNER, iteration, outer):
+                    self.train_inner(net, net_optimizer)
         self.after_iteration()
         loss = float(np.mean(losses)) / self.ctx.num_classes
         self.losses.append(loss)

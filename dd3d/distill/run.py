@@ -5,6 +5,10 @@ settings, wall time, peak memory, matching-loss curve), ``config.yaml`` (resolve
 ``generator.pt`` (generator + rotator + what is needed to regenerate at any resolution), and while
 running ``checkpoint.pt`` (written atomically every ``distill.checkpoint_every`` iterations and on
 Ctrl-C) from which ``--resume`` continues at the right iteration.
+
+Launched by ``torchrun`` (WORLD_SIZE > 1) the run joins the job's process group and the classes are
+sharded across the processes (:mod:`dd3d.distill.distributed`); every process needs the config and
+dataset (and, to resume, the run folder), rank 0 alone writes the run folder and shows progress.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from dd3d.data import load_train_split, prepare_at
 from dd3d.device import describe, resolve_device
 from dd3d.distill import build_method
 from dd3d.distill.base import DistillContext, Method
+from dd3d.distill.distributed import Group, PeerLost, process_group
 from dd3d.io import load_checkpoint, save_checkpoint, write_json, write_text
 from dd3d.provenance import command, machine, peak_memory_bytes
 from dd3d.synthetic import GENERATOR_FILE, SYNTHETIC_FILE, generator_payload, write_synthetic_h5
@@ -50,9 +55,24 @@ def _checkpoint_state(method: Method, ctx: DistillContext, iteration: int, secon
 
 def distill(cfg: Config, out: Path, resume: bool = False, progress: bool = True,
             on_iteration: Callable[[int, float], None] | None = None) -> dict[str, Any]:
-    """Run ``cfg.distill.method`` and write the run folder ``out``; returns the summary written."""
-    device = resolve_device(cfg.device, cfg.threads)
+    """Run ``cfg.distill.method`` and write the run folder ``out``; returns the summary written.
+
+    Under torchrun every process runs this and returns the summary; only rank 0 writes ``out`` and
+    shows progress; ``on_iteration`` runs in every process.
+    """
+    with process_group(resolve_device(cfg.device, cfg.threads)) as (group, device):
+        try:
+            return _distill(cfg, out, group, device, resume, progress, on_iteration)
+        except PeerLost as exc:
+            kept = (f"continue from {out / CHECKPOINT_FILE} with dd3d distill --resume {out}"
+                    if (out / CHECKPOINT_FILE).is_file() else "no checkpoint was written yet")
+            raise PeerLost(f"{exc}; {kept}") from None
+
+
+def _distill(cfg: Config, out: Path, group: Group, device: torch.device, resume: bool, progress: bool,
+             on_iteration: Callable[[int, float], None] | None) -> dict[str, Any]:
     ctx = build_context(cfg, device)
+    group.require_same("configs or training data", dump_config(cfg) + repr((ctx.real.class_names, len(ctx.real))))
     torch.manual_seed(cfg.seed)  # the method's own initialisation (e.g. generator weights)
     method = build_method(cfg.distill.method, ctx)
     start_iteration, previous_seconds = 0, 0.0
@@ -61,33 +81,36 @@ def distill(cfg: Config, out: Path, resume: bool = False, progress: bool = True,
         method.load_state_dict(state["method"])
         ctx.rng.set_state(state["rng"])
         start_iteration, previous_seconds = int(state["iteration"]), float(state["seconds"])
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / CONFIG_FILE, dump_config(cfg))
+    if group.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / CONFIG_FILE, dump_config(cfg))
     total = cfg.distill.iterations if method.iterative else 0
-    began = time.perf_counter()
+    began, reduced_before = time.perf_counter(), group.reduced_bytes
     last = _checkpoint_state(method, ctx, start_iteration, previous_seconds)
     bar = tqdm(range(start_iteration, total), initial=start_iteration, total=total, unit="it",
-               desc=f"distill {method.name}", disable=not progress or total == 0)
+               desc=f"distill {method.name}", disable=not (progress and group.is_main) or total == 0)
     try:
         for iteration in bar:
             loss = method.step(iteration)
             bar.set_postfix(loss=f"{loss:.4f}")
             elapsed = previous_seconds + time.perf_counter() - began
             last = _checkpoint_state(method, ctx, iteration + 1, elapsed)
-            if (iteration + 1) % cfg.distill.checkpoint_every == 0:
+            if group.is_main and (iteration + 1) % cfg.distill.checkpoint_every == 0:
                 save_checkpoint(out / CHECKPOINT_FILE, last)
             if on_iteration is not None:
                 on_iteration(iteration + 1, loss)
-    except KeyboardInterrupt:
-        save_checkpoint(out / CHECKPOINT_FILE, last)
+    except (KeyboardInterrupt, PeerLost):  # keep the last completed iteration (the same on every rank)
+        if group.is_main:
+            save_checkpoint(out / CHECKPOINT_FILE, last)
         raise
     finally:
         bar.close()
     seconds = previous_seconds + time.perf_counter() - began
     synthetic = method.synthetic(cfg.eval.resolution, torch.Generator().manual_seed(cfg.seed))
-    write_synthetic_h5(out / SYNTHETIC_FILE, synthetic, ctx.real.class_names)
-    if method.name == "dd3d":
-        save_checkpoint(out / GENERATOR_FILE, generator_payload(method, ctx))
+    if group.is_main:
+        write_synthetic_h5(out / SYNTHETIC_FILE, synthetic, ctx.real.class_names)
+        if method.name == "dd3d":
+            save_checkpoint(out / GENERATOR_FILE, generator_payload(method, ctx))
     summary = {
         "method": method.name,
         "cpc": cfg.distill.cpc,
@@ -108,7 +131,10 @@ def distill(cfg: Config, out: Path, resume: bool = False, progress: bool = True,
         "part_partition": None if getattr(method, "partition", None) is None else method.partition.to_payload(),
         "loss_curve": [round(v, 6) for v in method.losses],
         "loss_definition": "per iteration: mean over outer steps of the matching loss, divided by the number of classes",
+        "processes": group.world,
+        "all_reduce_bytes_per_iteration": (group.reduced_bytes - reduced_before) // max(total - start_iteration, 1),
     }
-    write_json(out / SUMMARY_FILE, summary)
-    (out / CHECKPOINT_FILE).unlink(missing_ok=True)
+    if group.is_main:
+        write_json(out / SUMMARY_FILE, summary)
+        (out / CHECKPOINT_FILE).unlink(missing_ok=True)
     return summary
