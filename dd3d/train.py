@@ -7,6 +7,7 @@ generator state is checkpointed so an interrupted run resumes exactly where it s
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from tqdm import tqdm
 from dd3d.config import AugmentConfig, Config, TrainConfig, rotator_kind
 from dd3d.data.base import PointCloudSet
 from dd3d.data.transforms import augment
+from dd3d.errors import DD3DError
 from dd3d.io import save_checkpoint
 from dd3d.metrics import category_part_mask, classification_metrics, restrict_to_category, segmentation_metrics
 from dd3d.models import build_network
@@ -191,6 +193,12 @@ def fit(run: TrainingRun, task: Task, train: PointCloudSet, test: PointCloudSet,
         for epoch in bar:
             start = time.perf_counter()
             loss = train_epoch(run, task, train, cfg, aug, device)
+            if not math.isfinite(loss):
+                if checkpoint is not None:
+                    save_checkpoint(checkpoint, last_complete)
+                kept = f"; the last good state (epoch {epoch}) is kept in {checkpoint}" if checkpoint else ""
+                raise DD3DError(f"the training loss is {loss} in epoch {epoch + 1} (diverged): lower the "
+                                f"learning rate{kept}")
             record: dict[str, float] = {"epoch": epoch + 1, "loss": loss, "seconds": time.perf_counter() - start}
             if eval_every and (epoch + 1) % eval_every == 0:
                 record.update({f"test_{k}": v for k, v in evaluate(run.model, task, test, device).items()

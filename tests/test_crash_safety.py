@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import REPO
 
@@ -107,3 +108,35 @@ def test_train_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path: Path
     wa, wb = (load_checkpoint(tmp_path / r / "checkpoint.pt")["model"] for r in ("a", "b"))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert stray_files(run) == []
+
+
+def test_divergence_stops_with_one_line_and_keeps_the_last_good_state(tmp_path: Path) -> None:
+    from dd3d.config import load_config
+    from dd3d.distill import gm
+    from dd3d.distill.run import Diverged, distill
+
+    cfg = load_config(REPO / "configs" / "shapes.yaml", [*DISTILL, "distill.method=gm"])
+    original = gm.GM.step
+
+    def diverge_at_third(self, iteration: int) -> float:  # a SIREN with too large an ω0 can do this
+        loss = original(self, iteration)
+        return float("nan") if iteration == 2 else loss
+
+    gm.GM.step = diverge_at_third
+    try:
+        with pytest.raises(Diverged, match=r"loss is nan at iteration 3 .*last good state \(iteration 2\)"):
+            distill(cfg, tmp_path / "run", progress=False)
+    finally:
+        gm.GM.step = original
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["iteration"] == 2
+    assert not (tmp_path / "run" / "synthetic.h5").exists()
+
+
+def test_training_divergence_stops_with_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(dd3d("train", "--config", str(REPO / "configs" / "shapes.yaml"), "--out", str(tmp_path / "t"),
+                                 *flags(["data.resolution=32", "data.builtin.train_per_class=4", "train.epochs=3",
+                                         "train.lr=1e30", "train.optimizer=sgd", "device=cpu"])),
+                            cwd=REPO, capture_output=True, text=True)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("dd3d")]
+    assert result.returncode == 2 and lines and "diverged" in lines[-1], result.stderr
+    assert not (tmp_path / "t" / "metrics.json").exists()

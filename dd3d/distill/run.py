@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -27,6 +29,7 @@ from dd3d.device import describe, resolve_device
 from dd3d.distill import build_method
 from dd3d.distill.base import DistillContext, Method
 from dd3d.distill.distributed import Group, PeerLost, process_group
+from dd3d.errors import DD3DError
 from dd3d.io import load_checkpoint, save_checkpoint, write_json, write_text
 from dd3d.provenance import command, machine, peak_memory_bytes
 from dd3d.synthetic import GENERATOR_FILE, SYNTHETIC_FILE, generator_payload, write_synthetic_h5
@@ -69,6 +72,15 @@ def distill(cfg: Config, out: Path, resume: bool = False, progress: bool = True,
             raise PeerLost(f"{exc}; {kept}") from None
 
 
+class Diverged(DD3DError):
+    """The matching loss or the synthetic clouds stopped being finite."""
+
+
+def _diverged_hint(out: Path, iteration: int) -> str:
+    return (f"the last good state (iteration {iteration}) is kept in {out / CHECKPOINT_FILE}; run again with a "
+            "smaller distill.lr or distill.generator.omega0 (a resumed run would repeat the same steps)")
+
+
 def _distill(cfg: Config, out: Path, group: Group, device: torch.device, resume: bool, progress: bool,
              on_iteration: Callable[[int, float], None] | None) -> dict[str, Any]:
     ctx = build_context(cfg, device)
@@ -92,6 +104,8 @@ def _distill(cfg: Config, out: Path, group: Group, device: torch.device, resume:
     try:
         for iteration in bar:
             loss = method.step(iteration)
+            if not math.isfinite(loss):
+                raise Diverged(f"{method.name}: the matching loss is {loss} at iteration {iteration + 1} (diverged)")
             bar.set_postfix(loss=f"{loss:.4f}")
             elapsed = previous_seconds + time.perf_counter() - began
             last = _checkpoint_state(method, ctx, iteration + 1, elapsed)
@@ -99,14 +113,21 @@ def _distill(cfg: Config, out: Path, group: Group, device: torch.device, resume:
                 save_checkpoint(out / CHECKPOINT_FILE, last)
             if on_iteration is not None:
                 on_iteration(iteration + 1, loss)
-    except (KeyboardInterrupt, PeerLost):  # keep the last completed iteration (the same on every rank)
+    except (KeyboardInterrupt, PeerLost, Diverged) as exc:  # keep the last completed iteration (same on every rank)
         if group.is_main:
             save_checkpoint(out / CHECKPOINT_FILE, last)
+        if isinstance(exc, Diverged):
+            raise Diverged(f"{exc}; {_diverged_hint(out, last['iteration'])}") from None
         raise
     finally:
         bar.close()
     seconds = previous_seconds + time.perf_counter() - began
     synthetic = method.synthetic(cfg.eval.resolution, torch.Generator().manual_seed(cfg.seed))
+    if not np.isfinite(synthetic.points).all():
+        if group.is_main:
+            save_checkpoint(out / CHECKPOINT_FILE, last)
+        raise Diverged(f"{method.name}: the synthetic clouds have NaN or Inf coordinates; "
+                       f"{_diverged_hint(out, last['iteration'])}")
     if group.is_main:
         write_synthetic_h5(out / SYNTHETIC_FILE, synthetic, ctx.real.class_names)
         if method.name == "dd3d":
