@@ -212,6 +212,9 @@ class EvalConfig(TrainConfig):
     Inherits every ``train.*`` setting with the paper's validation defaults: Adam lr 1e-3, batch 8,
     200 epochs, wd 5e-4, StepLR ×0.1 every 100 epochs. ``test_every`` > 0 also tests every that many
     epochs to report the best-epoch accuracy (test-set selection, as the released code prints).
+    An interrupted evaluation continues where it stopped when run again with the same settings
+    (finished runs, and the running one's state every ``checkpoint_every`` epochs, are kept in the
+    output folder).
 
     ``protocol`` names a preset of the training values (:data:`EVAL_PROTOCOLS`), applied on load to
     every key the config does not set itself: ``dd3d`` (these defaults) or ``sadm`` (the SADM paper's:
@@ -220,6 +223,7 @@ class EvalConfig(TrainConfig):
     """
 
     protocol: Literal["dd3d", "sadm"] = "dd3d"
+    checkpoint_every: int = _range(10, 1)
     epochs: int = _range(200, 1)
     batch_size: int = _range(8, 1)
     scheduler: Literal["cosine", "step", "none"] = "step"

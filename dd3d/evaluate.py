@@ -14,7 +14,9 @@ selection on the test set, as the released code prints it; README labels it so.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,13 +25,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dd3d.config import Config, dataset_label
+from dd3d.config import Config, dataset_label, dump_config
 from dd3d.data import load_raw_split, prepare_at, select_classes
 from dd3d.data.base import PointCloudSet
 from dd3d.distill.base import SyntheticSet, resample_set
 from dd3d.errors import DD3DError
+from dd3d.io import load_checkpoint, save_checkpoint
 from dd3d.synthetic import GENERATOR_FILE, SYNTHETIC_FILE, LoadedGenerator, read_synthetic_h5
-from dd3d.train import Task, fit, make_rotator, new_run
+from dd3d.train import Task, TrainingRun, fit, make_rotator, new_run
 
 #: training values recorded in metrics.json under "training" (with epochs and batch_size: what a protocol sets)
 PROTOCOL_KEYS = ("optimizer", "lr", "momentum", "weight_decay", "scheduler", "step_size", "gamma")
@@ -101,17 +104,25 @@ def evaluate_synthetic(cfg: Config, run_dir: Path, out: Path | None = None, back
     test_raw = select_classes(test_raw, source.class_names)
     test = prepare_at(test_raw, cfg, cfg.data.test_split, cfg.eval.resolution)
     task = Task.of(cfg.task, test)
-    finals, bests = [], []
+    progress_file = None if out is None else EvalProgress(out, f"{dump_config(cfg)}|{run_dir.resolve()}|{backbone}")
+    finals, bests = progress_file.finished() if progress_file is not None else ([], [])
     start = time.perf_counter()
-    for r in tqdm(range(cfg.eval.runs), desc="eval runs", unit="run", disable=not progress):
+    for r in tqdm(range(len(finals), cfg.eval.runs), initial=len(finals), total=cfg.eval.runs, desc="eval runs",
+                  unit="run", disable=not progress):
         seed = cfg.seed + r
         train = source.clouds(cfg.eval.resolution, seed)
         run = new_run(task, backbone, cfg.eval, device, seed, source.rotator(cfg), cfg.model.size)
+        if progress_file is not None and progress_file.restore(run) and progress:
+            tqdm.write(f"resuming the evaluation in {out} at run {r + 1}/{cfg.eval.runs}, epoch {run.epoch}",
+                       file=sys.stderr)
         metrics = fit(run, task, train, test, cfg.eval, cfg.augment, device, eval_every=cfg.eval.test_every,
-                      progress=progress)
+                      progress=progress, checkpoint=None if progress_file is None else progress_file.run_file,
+                      checkpoint_meta=None if progress_file is None else progress_file.meta(r))
         finals.append(metrics)
         tested = [h["test_oa"] for h in run.history if "test_oa" in h] + [metrics["oa"]]
         bests.append(max(tested))
+        if progress_file is not None:
+            progress_file.save(finals, bests)
     summary = _summarise(finals, bests, source.class_names)
     distilled = run_dir / "distill.json"
     origin = json.loads(distilled.read_text()) if distilled.is_file() else {}
@@ -127,7 +138,51 @@ def evaluate_synthetic(cfg: Config, run_dir: Path, out: Path | None = None, back
     })
     if out is not None:
         write_json(out / "metrics.json", summary)
+        progress_file.clear()
     return summary
+
+
+class EvalProgress:
+    """Resumable evaluation: the finished runs (``eval-runs.pt``) and the running one's training state
+    (``eval-run.pt``, saved every ``eval.checkpoint_every`` epochs by :func:`fit`), both written
+    atomically to the output folder and removed once ``metrics.json`` is written. An evaluation
+    started again with the same config, synthetic set and backbone continues where it stopped;
+    files from other settings are ignored and overwritten."""
+
+    def __init__(self, out: Path, fingerprint: str) -> None:
+        self.runs_file, self.run_file = out / "eval-runs.pt", out / "eval-run.pt"
+        self.fingerprint = hashlib.sha256(fingerprint.encode()).hexdigest()
+        self.state: dict[str, Any] | None = None
+        if self.runs_file.is_file():
+            state = load_checkpoint(self.runs_file, what="evaluation checkpoint")
+            self.state = state if state.get("fingerprint") == self.fingerprint else None
+
+    def finished(self) -> tuple[list[dict[str, Any]], list[float]]:
+        """Metrics and best-epoch OA of the runs finished before an interruption."""
+        return ([], []) if self.state is None else (list(self.state["finals"]), list(self.state["bests"]))
+
+    def restore(self, run: TrainingRun) -> bool:
+        """Continue the interrupted run's training, if its state belongs to this evaluation (True then)."""
+        if not self.run_file.is_file():
+            return False
+        saved = load_checkpoint(self.run_file, what="evaluation checkpoint")
+        if saved.get("fingerprint") != self.fingerprint or saved.get("run") != len(self.finished()[0]):
+            return False
+        run.load_state_dict(saved)
+        return True
+
+    def meta(self, r: int) -> dict[str, Any]:
+        """What identifies run ``r``'s training checkpoint as belonging to this evaluation."""
+        return {"fingerprint": self.fingerprint, "run": r}
+
+    def save(self, finals: list[dict[str, Any]], bests: list[float]) -> None:
+        self.state = {"fingerprint": self.fingerprint, "finals": finals, "bests": bests}
+        save_checkpoint(self.runs_file, self.state)
+        self.run_file.unlink(missing_ok=True)
+
+    def clear(self) -> None:
+        self.runs_file.unlink(missing_ok=True)
+        self.run_file.unlink(missing_ok=True)
 
 
 def _summarise(finals: list[dict[str, Any]], bests: list[float], class_names: list[str]) -> dict[str, Any]:

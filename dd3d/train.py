@@ -179,14 +179,17 @@ def evaluate(model: nn.Module, task: Task, data: PointCloudSet, device: torch.de
 
 def fit(run: TrainingRun, task: Task, train: PointCloudSet, test: PointCloudSet, cfg: TrainConfig,
         aug: AugmentConfig, device: torch.device, checkpoint: Path | None = None,
-        eval_every: int = 0, log: Callable[[str], None] | None = None, progress: bool = True) -> dict[str, Any]:
+        eval_every: int = 0, log: Callable[[str], None] | None = None, progress: bool = True,
+        checkpoint_meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train from ``run.epoch`` to ``cfg.epochs``, then test; returns the final test metrics.
 
     ``eval_every`` > 0 also tests every that many epochs (recorded in ``run.history``). With a
-    ``checkpoint`` path the run is saved atomically every ``cfg.checkpoint_every`` epochs, and on
-    Ctrl-C the state at the end of the last completed epoch is saved before re-raising.
+    ``checkpoint`` path the run (plus ``checkpoint_meta``) is saved atomically every
+    ``cfg.checkpoint_every`` epochs, and on Ctrl-C the state at the end of the last completed epoch is
+    saved before re-raising.
     """
-    last_complete = copy.deepcopy(run.state_dict())
+    meta = checkpoint_meta or {}
+    last_complete = {**copy.deepcopy(run.state_dict()), **meta}
     bar = tqdm(range(run.epoch, cfg.epochs), initial=run.epoch, total=cfg.epochs, desc="train",
                unit="epoch", disable=not progress, leave=False)
     try:
@@ -208,7 +211,7 @@ def fit(run: TrainingRun, task: Task, train: PointCloudSet, test: PointCloudSet,
             bar.set_postfix(loss=f"{loss:.4f}")
             if log is not None:
                 log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-            last_complete = copy.deepcopy(run.state_dict())
+            last_complete = {**copy.deepcopy(run.state_dict()), **meta}
             if checkpoint is not None and (run.epoch % cfg.checkpoint_every == 0 or run.epoch == cfg.epochs):
                 save_checkpoint(checkpoint, last_complete)
     except KeyboardInterrupt:
