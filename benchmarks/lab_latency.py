@@ -19,6 +19,10 @@ On the built-in config with the lab profile (what ``dd3d-lab`` runs):
    4,096-point cloud, redrawn 10 times a second, no dd3d code; child process ``--bare-window``),
    which separates Open3D's own per-frame memory use from the lab's.
 
+``--renderer`` picks Filament's backend for both windows (default: the lab's,
+:data:`viewer.app.DEFAULT_RENDERER`); ``--renderer vulkan`` reproduces Open3D 0.20's default,
+whose memory grows with every frame on Mesa's software Vulkan driver (README "The lab").
+
 Prints a markdown table with the command and the machine.
 """
 from __future__ import annotations
@@ -39,6 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from dd3d.engine import Engine, State, load_lab_config, memory_bytes  # noqa: E402
 from dd3d.provenance import command, machine  # noqa: E402
+from viewer.app import DEFAULT_RENDERER, RENDERERS  # noqa: E402
 
 CONFIG = REPO / "configs" / "shapes.yaml"
 WARM_UP_ITERATIONS = 3
@@ -60,12 +65,16 @@ def engine_speed(seconds: float, overrides: list[str]) -> dict[str, float]:
     return {**speed, "device": last.device}
 
 
-def bare_window(seconds: float) -> dict[str, float]:
-    """RSS growth per redraw of a minimal Open3D window (no dd3d code): the renderer's own share."""
+def bare_window(seconds: float, renderer: str, warm_up: float = 3.0) -> dict[str, float]:
+    """RSS growth per redraw of a minimal Open3D window (no dd3d code): the renderer's own share,
+    counted after ``warm_up`` seconds of redrawing (first frames allocate render targets)."""
     import open3d as o3d
     import open3d.visualization.gui as gui
     import open3d.visualization.rendering as rendering
 
+    from viewer.app import select_renderer
+
+    select_renderer(renderer)
     app = gui.Application.instance
     app.initialize()
     window = app.create_window("bare", 1600, 900, 0, 0)
@@ -75,13 +84,13 @@ def bare_window(seconds: float) -> dict[str, float]:
     widget.frame = gui.Rect(0, 0, 800, 800)
     widget.scene.add_geometry("cloud", o3d.t.geometry.PointCloud(o3d.core.Tensor(
         np.random.default_rng(0).uniform(-1, 1, (4096, 3)).astype(np.float32))), rendering.MaterialRecord())
-    state = {"frames": 0, "last": 0.0, "start": None}
+    state = {"frames": 0, "last": 0.0, "start": None, "began": time.perf_counter()}
 
     def on_tick() -> bool:
         now = time.perf_counter()
-        if state["start"] is None:
-            state["start"] = (now, memory_bytes())
-        if now - state["start"][0] > seconds:
+        if state["start"] is None and now - state["began"] >= warm_up:
+            state["start"], state["frames"] = (now, memory_bytes()), 0
+        if state["start"] is not None and now - state["start"][0] > seconds:
             if "end" not in state:
                 state["end"] = memory_bytes()
                 app.post_to_main_thread(window, app.quit)
@@ -184,10 +193,10 @@ class LabProbe:
         self.iterations.append((time.perf_counter() - began, snap.iteration))
 
 
-def gui_phase(minutes: float, samples: int, overrides: list[str]) -> LabProbe:
+def gui_phase(minutes: float, samples: int, overrides: list[str], renderer: str) -> LabProbe:
     from viewer.app import LabApp
 
-    app = LabApp(load_lab_config(CONFIG, overrides), resolution=2048, pause_at=FOREVER)
+    app = LabApp(load_lab_config(CONFIG, overrides), resolution=2048, pause_at=FOREVER, renderer=renderer)
     probe = LabProbe(app, minutes, samples)
     threading.Thread(target=probe.run, daemon=True).start()
     app.run()
@@ -204,12 +213,14 @@ def main() -> None:
     parser.add_argument("--bare-window", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="extra config overrides (after the lab profile)")
+    parser.add_argument("--renderer", choices=sorted(RENDERERS), default=DEFAULT_RENDERER,
+                        help=f"Filament backend of the windows (default {DEFAULT_RENDERER}, as dd3d-lab)")
     args = parser.parse_args()
     if args.engine_only:
         print(json.dumps(engine_speed(args.engine_seconds, args.overrides)))
         return
     if args.bare_window:
-        print(json.dumps(bare_window(10.0)))
+        print(json.dumps(bare_window(10.0, args.renderer)))
         return
     if not os.environ.get("DISPLAY"):
         raise SystemExit('needs a display: run under xvfb-run -a -s "-screen 0 1600x900x24" (see the docstring)')
@@ -222,12 +233,13 @@ def main() -> None:
     if child.returncode != 0:
         raise SystemExit(f"engine-only phase failed: {child.stderr[-2000:]}")
     headless = json.loads(child.stdout.strip().splitlines()[-1])
-    bare = subprocess.run([sys.executable, __file__, "--bare-window"], capture_output=True, text=True)
+    bare = subprocess.run([sys.executable, __file__, "--bare-window", "--renderer", args.renderer],
+                          capture_output=True, text=True)
     if bare.returncode != 0:
         raise SystemExit(f"bare-window phase failed: {bare.stderr[-2000:]}")
     control = json.loads(bare.stdout.strip().splitlines()[-1])
 
-    probe = gui_phase(minutes, samples, args.overrides)
+    probe = gui_phase(minutes, samples, args.overrides, args.renderer)
     lat_ms = [1000 * v for v in probe.latencies]
     stalls_ms = list(1000 * np.diff(probe.ticks))
     (t0, it0), (t1, it1) = probe.iterations[0], probe.iterations[-1]
@@ -238,7 +250,7 @@ def main() -> None:
     second_half = mem[len(mem) // 2:]
     updates = probe.updates - probe.updates_at_start
 
-    print(f"\nLab latency (built-in shapes, lab profile, {headless['device']})")
+    print(f"\nLab latency (built-in shapes, lab profile, {headless['device']}, {args.renderer} renderer)")
     print(f"command: {command()}\nmachine: {machine()}\n")
     print("| measurement | value | target |\n| --- | --- | --- |")
     print(f"| engine alone: GM / DD3D iterations per second | {headless['gm']:.2f} / {headless['dd3d']:.2f} | >= 1 / >= 1 |")

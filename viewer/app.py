@@ -1,7 +1,8 @@
 """``dd3d-lab``: the Open3D desktop lab (engine + window + controller), and its scripting API.
 
 ``dd3d-lab --config C`` opens the window and distils with the lab profile
-(:data:`dd3d.engine.LAB_PROFILE`; ``--full`` keeps the config's own settings).
+(:data:`dd3d.engine.LAB_PROFILE`; ``--full`` keeps the config's own settings). The window renders
+with Filament's OpenGL backend (:data:`DEFAULT_RENDERER`, ``--renderer`` to change it).
 ``--screenshot FILE --after N`` runs N iterations, saves a screenshot of the whole window and exits
 0. Without a display it prints one line saying how to render headless and exits 2 — before Open3D's
 ``gui`` module is imported, because opening a window without a display kills the process
@@ -40,6 +41,13 @@ NO_DISPLAY = ('dd3d-lab: no display found (DISPLAY is unset or unreachable); ren
 SETTLE_INTERVAL_S = 0.25  # between screen grabs while waiting for the last frame to be presented
 SETTLE_GRABS = 3
 SETTLE_TIMEOUT_S = 20.0
+#: Filament backends of Open3D's windows (``EngineInstance::RenderingType`` of Open3D's C++ API)
+RENDERERS = {"default": 0, "opengl": 1, "vulkan": 2}
+#: OpenGL: Open3D 0.20 picks Vulkan, and Mesa 22.3's software Vulkan driver (lavapipe, Debian 12)
+#: recompiles and leaks a shader on every pipeline bind: ~1 MB and ~30 ms of main-thread wait per
+#: compile, 2 per frame plus 2 per 3D panel redrawn (README "The lab")
+DEFAULT_RENDERER = "opengl"
+_SELECT_BACKEND = "_ZN6open3d13visualization9rendering14EngineInstance13SelectBackendENS1_13RenderingTypeE"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--refresh", type=float, default=MIN_VIEW_INTERVAL, metavar="SECONDS",
                         help=f"minimum seconds between redraws while training (default {MIN_VIEW_INTERVAL}); "
                              "raise it on machines without a GPU")
+    parser.add_argument("--renderer", choices=sorted(RENDERERS), default=DEFAULT_RENDERER,
+                        help=f"Filament backend of the window (default {DEFAULT_RENDERER}; Open3D's own default "
+                             "is Vulkan, which leaks memory per frame on Mesa's software driver lavapipe 22.3)")
     return parser
 
 
@@ -86,6 +97,25 @@ def has_display() -> bool:
     return True
 
 
+def select_renderer(name: str) -> bool:
+    """Make Open3D render windows with Filament's ``name`` backend (see :data:`RENDERERS`); call it
+    before the gui application is initialised. Open3D's Python API does not expose the choice, so
+    this calls the C++ ``EngineInstance::SelectBackend`` of ``libOpen3D.so``; returns False (and
+    Open3D keeps its default) where that library or symbol is missing."""
+    import open3d
+
+    if RENDERERS[name] == RENDERERS["default"]:
+        return True
+    library = next(iter(sorted(Path(open3d.__file__).parent.glob("libOpen3D.so*"))), None)
+    try:
+        select = getattr(ctypes.CDLL(str(library)), _SELECT_BACKEND)
+    except (OSError, AttributeError, TypeError):
+        return False
+    select.argtypes, select.restype = [ctypes.c_int], None
+    select(RENDERERS[name])
+    return True
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.lower().split("x"))
@@ -101,11 +131,13 @@ class LabApp:
 
     def __init__(self, cfg: Config, title: str = "dd3d-lab", resolution: int = DEFAULT_RESOLUTION,
                  size: tuple[int, int] = (1600, 900), autosave: Path | None = None, resume: Path | None = None,
-                 pause_at: int | None = None, refresh: float = MIN_VIEW_INTERVAL) -> None:
+                 pause_at: int | None = None, refresh: float = MIN_VIEW_INTERVAL,
+                 renderer: str = DEFAULT_RENDERER) -> None:
         import open3d.visualization.gui as gui  # only now: a display exists (see the module docstring)
 
         from viewer.window import LabWindow, guarded
 
+        select_renderer(renderer)
         self._app = gui.Application.instance
         self._app.initialize()
         self._guarded = guarded
@@ -314,7 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     app = LabApp(cfg, title=f"dd3d-lab — {args.config}", resolution=args.points, size=size,
                  autosave=args.checkpoint, resume=args.resume,
-                 pause_at=args.after if args.screenshot is not None else None, refresh=args.refresh)
+                 pause_at=args.after if args.screenshot is not None else None, refresh=args.refresh,
+                 renderer=args.renderer)
     if args.screenshot is not None:
         app.screenshot_after(args.after, args.screenshot)
     return app.run()

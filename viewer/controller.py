@@ -2,10 +2,10 @@
 
 It owns one thread that waits for snapshots, turns each into a :class:`ViewModel` (colours, titles,
 status text, the loss-curve image) off the main thread, and hands it to the window through
-``post`` (``gui.Application.post_to_main_thread``). Only one view model is in flight at a time:
-while the window is still applying one, newer snapshots replace each other (latest wins), so a
-slow frame never builds up a queue. Nothing here touches a widget; this module does not import
-Open3D's ``gui``.
+``post`` (``gui.Application.post_to_main_thread``), so the main thread only uploads finished
+arrays. Only one view model is in flight at a time: while the window is still applying one, newer
+snapshots replace each other (latest wins), so a slow frame never builds up a queue. Nothing here
+touches a widget; this module does not import Open3D's ``gui``.
 """
 from __future__ import annotations
 
@@ -19,15 +19,12 @@ from typing import Callable
 import numpy as np
 
 from dd3d.engine import Cloud, Engine, Snapshot, State
-from viewer.palette import METHOD_COLORS, cloud_colors, legend
+from viewer.lossplot import loss_caption, loss_image, method_curves
+from viewer.palette import cloud_colors, legend
 
-#: seconds between loss-curve redraws (matplotlib is the costliest part of a view model)
-LOSS_PLOT_PERIOD = 2.0
 #: default seconds between view updates driven by training alone; a change of resolution, class or
-#: sample is shown at once. Every update costs a redraw, which on a CPU-only machine competes with
-#: training (and leaks memory in Open3D 0.20 on a software Vulkan driver: README "The lab").
+#: sample is shown at once. Every update costs a redraw, which on a CPU-only machine competes with training.
 MIN_VIEW_INTERVAL = 0.25
-LOSS_PLOT_SIZE = (480, 300)  # px
 PANELS = ("Real", "GM", "DD3D")
 
 
@@ -49,6 +46,7 @@ class ViewModel:
     canonical: tuple[PanelView, ...]  # raw rotated, PCA, rotator
     canonical_title: str
     loss_image: np.ndarray | None  # (H, W, 3) uint8, None = unchanged
+    loss_title: str
     legend: tuple[tuple[str, tuple[float, ...]], ...]
     status: str
     message: str
@@ -76,38 +74,12 @@ def status_line(snap: Snapshot) -> str:
     return " · ".join(parts)
 
 
-def loss_plot(snap: Snapshot, size: tuple[int, int] = LOSS_PLOT_SIZE) -> np.ndarray:
-    """The matching loss per iteration of each method as an RGB image (matplotlib, no pyplot)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    dpi = 100
-    fig = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi, facecolor="white")
-    canvas = FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.14, 0.16, 0.82, 0.76))
-    for m in snap.methods:
-        if len(m.losses):
-            ax.plot(np.arange(1, len(m.losses) + 1), m.losses, color=METHOD_COLORS.get(m.name), lw=1.5,
-                    label=m.name.upper())
-    if any(len(m.losses) for m in snap.methods):
-        ax.legend(loc="upper right", fontsize=8, frameon=False)
-    ax.set_xlabel("iteration", fontsize=8)
-    ax.set_ylabel("matching loss / class", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
-
-
 class ViewBuilder:
     """Turns snapshots into view models, reusing colours of unchanged clouds."""
 
     def __init__(self) -> None:
         self._colors: dict[int, tuple[Cloud, np.ndarray]] = {}
         self._plot_key: tuple[int, ...] | None = None
-        self._plot_time = 0.0
 
     def _colored(self, slot: int, title: str, cloud: Cloud | None, class_parts: tuple[int, ...],
                  color_source: Cloud | None = None) -> PanelView:
@@ -120,17 +92,15 @@ class ViewBuilder:
             self._colors[slot] = cached
         return PanelView(title, cloud, cached[1])
 
-    def _loss_image(self, snap: Snapshot, plot: bool | None) -> np.ndarray | None:
-        """A new loss plot, or None to keep the shown one. ``plot``: True = now if the curves changed,
-        False = not now, None = at most every :data:`LOSS_PLOT_PERIOD` seconds."""
+    def _loss_image(self, snap: Snapshot) -> np.ndarray | None:
+        """A new loss-curve image when an iteration was added since the last one, else None."""
         key = tuple(m.iteration for m in snap.methods)
-        now = time.monotonic()
-        if plot is False or key == self._plot_key or (plot is None and now - self._plot_time < LOSS_PLOT_PERIOD):
+        if key == self._plot_key:
             return None
-        self._plot_key, self._plot_time = key, now
-        return loss_plot(snap)
+        self._plot_key = key
+        return loss_image(method_curves([(m.name, m.losses) for m in snap.methods]))
 
-    def build(self, snap: Snapshot, plot: bool | None = None) -> ViewModel:
+    def build(self, snap: Snapshot) -> ViewModel:
         parts = snap.class_parts
         name = snap.class_names[snap.selected_class] if snap.class_names else ""
         real = snap.real
@@ -150,7 +120,8 @@ class ViewBuilder:
         return ViewModel(
             snapshot=snap, panels=panels, canonical=canonical,
             canonical_title="Canonicalisation: " + "  ->  ".join(snap.canonical_labels),
-            loss_image=self._loss_image(snap, plot) if snap.methods else None,
+            loss_image=self._loss_image(snap) if snap.methods else None,
+            loss_title=loss_caption([m.name for m in snap.methods], [m.losses for m in snap.methods]),
             legend=tuple(legend(snap.part_names, parts)) if snap.part_names else (),
             status=status_line(snap), message=snap.message, is_error=snap.state == State.ERROR,
             running=snap.state == State.RUNNING,
@@ -240,11 +211,8 @@ class Controller:
             if not self._idle.wait(0.25):  # the window is still busy with the previous one
                 continue
             snap = self.engine.snapshots.latest() or snap
-            user_change = shown is not None and key[1:] != shown[1:]
             seen, shown, last_post = snap.seq, key, time.monotonic()
-            # a slider or selection change is shown without waiting for a loss-curve redraw
-            plot = False if user_change else (True if snap.state != State.RUNNING else None)
-            view = self._builder.build(snap, plot)
+            view = self._builder.build(snap)
             self._idle.clear()
             self._post(lambda v=view: self._deliver(v))
 

@@ -22,6 +22,7 @@ UP_AXIS = 1  # the datasets are y-up
 
 #: line colours of the methods in loss curves and labels
 METHOD_COLORS = {"gm": (0.850, 0.373, 0.008), "dd3d": (0.106, 0.620, 0.467)}
+METHOD_COLOR_NAMES = {"gm": "orange", "dd3d": "green"}  # for captions
 
 
 def height_colors(points: np.ndarray) -> np.ndarray:

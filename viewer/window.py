@@ -319,6 +319,7 @@ class LabWindow:
             title.text = panel.title
         canonical = [cloud.show(panel, self.material) for cloud, panel in zip(self.canonical_clouds, view.canonical)]
         self.canonical_title.text = view.canonical_title
+        self.loss_title.text = view.loss_title
         if view.loss_image is not None:
             self.loss_image.update_image(o3d.geometry.Image(np.ascontiguousarray(view.loss_image)))
         self._show_legend(view.legend)

@@ -1,0 +1,29 @@
+"""The lab's engine: GM and DD3D distilling side by side in the background, seen through snapshots.
+
+Two daemon threads, no GUI imports (the viewer reads :class:`Snapshot` objects only):
+
+- the *training* thread (:mod:`dd3d.engine.training`) loads the data once, builds ``gm`` and
+  ``dd3d`` on the same real data, alternates their iterations and executes the commands that need
+  the live methods (pause, resume, step, save a checkpoint, export);
+- the *view* thread (:mod:`dd3d.engine.view`) owns what is looked at (class, sample, DD3D
+  resolution) and publishes a :class:`Snapshot` after every training step and at once after a
+  selection or resolution change, so a slider change reaches the screen in the time of one small
+  generation, not one training step, and also while paused.
+
+Snapshots go through a latest-wins :class:`SnapshotChannel` (:mod:`dd3d.engine.snapshot`). On the
+CPU torch runs with :data:`LAB_CPU_THREADS` thread(s) unless ``threads`` is configured, leaving a
+core for the window. An exception in either thread becomes a final snapshot with state ``error``
+and a one-line message; :meth:`Engine.stop` joins both threads within a second (a running step is
+abandoned at its next class boundary). :data:`LAB_PROFILE` (:mod:`dd3d.engine.profile`) shrinks
+an iteration so that it can be watched: README "The lab".
+"""
+from dd3d.engine.core import Engine
+from dd3d.engine.profile import DEFAULT_RESOLUTION, LAB_CPU_THREADS, LAB_METHODS, LAB_PROFILE, load_lab_config
+from dd3d.engine.snapshot import Cloud, MethodView, Snapshot, SnapshotChannel, State, memory_bytes
+from dd3d.engine.training import CHECKPOINT_FORMAT, one_line
+
+__all__ = [
+    "CHECKPOINT_FORMAT", "Cloud", "DEFAULT_RESOLUTION", "Engine", "LAB_CPU_THREADS", "LAB_METHODS",
+    "LAB_PROFILE", "MethodView", "Snapshot", "SnapshotChannel", "State", "load_lab_config", "memory_bytes",
+    "one_line",
+]

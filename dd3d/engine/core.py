@@ -1,0 +1,133 @@
+""":class:`Engine`: the commands of the lab and its two threads (training and view)."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+from dd3d.config import Config
+from dd3d.engine.profile import DEFAULT_RESOLUTION
+from dd3d.engine.snapshot import SnapshotChannel
+from dd3d.engine.training import Command, Progress, Trainer, drain
+from dd3d.engine.view import ViewState
+from dd3d.errors import DD3DError
+
+
+class Engine:
+    """GM and DD3D distilling on the same real data, plus the rotator demo, behind commands.
+
+    Args:
+        cfg: the run configuration (e.g. from :func:`~dd3d.engine.load_lab_config`).
+        resolution: points of the displayed (and exported) DD3D clouds.
+        autosave: if set, a checkpoint is written there every ``distill.checkpoint_every``
+            iterations while the losses are finite (the last good state after a divergence).
+        resume: a checkpoint written by :meth:`save_checkpoint` to continue from.
+        pause_at: pause once every method has completed this many iterations (default
+            ``distill.iterations``; 0 starts paused); play continues past it.
+    """
+
+    def __init__(self, cfg: Config, resolution: int = DEFAULT_RESOLUTION, autosave: Path | None = None,
+                 resume: Path | None = None, pause_at: int | None = None) -> None:
+        if resolution < 1:
+            raise DD3DError(f"resolution: got {resolution}, expected an integer >= 1")
+        self.cfg = cfg
+        self.snapshots = SnapshotChannel()
+        self._resolution = resolution
+        self._commands: queue.Queue[Command] = queue.Queue()
+        self._view_events: queue.Queue[Command] = queue.Queue()
+        self._stopping = threading.Event()
+        self._seq = 0
+        self._trainer = Trainer(cfg, self._commands, lambda name, arg: self._view_events.put((name, arg)),
+                                self._stopping, lambda: self._resolution,
+                                cfg.distill.iterations if pause_at is None else pause_at, autosave, resume)
+        self._train_thread = threading.Thread(target=self._trainer.run, name="dd3d-engine", daemon=True)
+        self._view_thread = threading.Thread(target=self._view_main, name="dd3d-engine-view", daemon=True)
+
+    # ----------------------------------------------------------------------------------- commands
+
+    def start(self) -> "Engine":
+        self._train_thread.start()
+        self._view_thread.start()
+        return self
+
+    def pause(self) -> None:
+        self._commands.put(("pause", None))
+
+    def resume(self) -> None:
+        self._commands.put(("resume", None))
+
+    def step(self) -> None:
+        """One more iteration of every method (while paused)."""
+        self._commands.put(("step", None))
+
+    def set_resolution(self, points: int) -> None:
+        """Points of the DD3D clouds from the next snapshot on (GM keeps its trained size)."""
+        if points < 1:
+            raise DD3DError(f"resolution: got {points}, expected an integer >= 1")
+        self._resolution = int(points)
+        self._view_events.put(("resolution", int(points)))
+
+    def select(self, class_index: int, sample: int = 0) -> None:
+        """Show class ``class_index`` and its ``sample``-th real cloud (synthetic: sample mod cpc)."""
+        self._view_events.put(("select", (int(class_index), int(sample))))
+
+    def save_checkpoint(self, path: str | Path) -> "Future[Path]":
+        """Write the methods' state to ``path`` (atomically); the future resolves to the path."""
+        return self._request("save", Path(path))
+
+    def export(self, path: str | Path) -> "Future[Path]":
+        """Write the current DD3D set at the current resolution as ``synthetic.h5`` layout (atomically)."""
+        return self._request("export", Path(path))
+
+    def stop(self, timeout: float = 1.0) -> bool:
+        """Stop both threads; True if they ended within ``timeout`` seconds."""
+        self._stopping.set()
+        self._commands.put(("stop", None))
+        self._view_events.put(("stop", None))
+        deadline = time.monotonic() + timeout
+        for thread in (self._train_thread, self._view_thread):
+            if thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        return not (self._train_thread.is_alive() or self._view_thread.is_alive())
+
+    @property
+    def resolution(self) -> int:
+        return self._resolution
+
+    def _request(self, name: str, path: Path) -> "Future[Path]":
+        future: Future[Path] = Future()
+        self._commands.put((name, (path, future)))
+        return future
+
+    # --------------------------------------------------------------------------------- view thread
+
+    def _view_main(self) -> None:
+        """Apply view events (all queued ones at once) and publish one snapshot per batch."""
+        view = ViewState(self.cfg, self._resolution)
+        try:
+            self.snapshots.publish(view.snapshot(self._next_seq(), final=False))
+            while True:
+                events = drain(self._view_events, block=True)
+                if not events:
+                    continue
+                done = False
+                for name, arg in events:
+                    if name == "stop":
+                        done = True
+                    else:
+                        view.apply(name, arg)
+                self.snapshots.publish(view.snapshot(self._next_seq(), final=done))
+                if done:
+                    return
+        except Exception as exc:  # noqa: BLE001 - reported as a final error snapshot
+            self._stopping.set()
+            self._commands.put(("stop", None))
+            view.apply("progress", Progress.failed(exc))
+            view.data = None  # the plainest snapshot: state and message only
+            self.snapshots.publish(view.snapshot(self._next_seq(), final=True))
+
+    def _next_seq(self) -> int:
+        self._seq += 1  # the view thread is the only publisher
+        return self._seq

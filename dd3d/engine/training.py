@@ -1,0 +1,267 @@
+"""The engine's training thread: GM and DD3D distilling on the same real data, behind commands.
+
+:class:`Trainer` loads the data once, builds the methods (:data:`~dd3d.engine.profile.LAB_METHODS`)
+and alternates their iterations (one outer iteration of the method that is behind). Between
+iterations it executes the queued commands that need the live methods: pause, resume, step, save a
+checkpoint, export. After every step it hands a :class:`Progress` (copies, never live tensors) to
+the view thread. A running step is abandoned at its next class boundary once the engine stops
+(:class:`CancellableContext`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from dd3d.config import Config, dump_config
+from dd3d.distill.base import DistillContext, Method
+from dd3d.engine.profile import LAB_CPU_THREADS, LAB_METHODS
+from dd3d.engine.snapshot import State, frozen
+from dd3d.errors import DD3DError
+
+CHECKPOINT_FORMAT = "dd3d-lab/1"
+EMA = 0.3  # weight of the newest step in the seconds-per-iteration average
+POLL_S = 0.2  # longest wait for a command while idle (so stopping is noticed)
+
+Command = tuple[str, Any]
+
+
+def one_line(exc: BaseException) -> str:
+    """A one-line description of ``exc``: the message of user errors, else ``Type: message``."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text if isinstance(exc, DD3DError) else f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+def drain(commands: "queue.Queue[Command]", block: bool) -> list[Command]:
+    """Everything queued; when ``block``, wait up to :data:`POLL_S` for at least one item."""
+    items = []
+    if block:
+        try:
+            items.append(commands.get(timeout=POLL_S))
+        except queue.Empty:
+            return items
+    while True:
+        try:
+            items.append(commands.get_nowait())
+        except queue.Empty:
+            return items
+
+
+class Cancelled(Exception):
+    """Raised inside a training step when the engine is stopping."""
+
+
+class CancellableContext(DistillContext):
+    """A distillation context whose real batches raise :class:`Cancelled` once stopping is set,
+    so a running step ends at its next class boundary instead of running to completion."""
+
+    stopping: threading.Event
+
+    def real_batch(self, c: int, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.stopping.is_set():
+            raise Cancelled
+        return super().real_batch(c, n)
+
+    @classmethod
+    def wrap(cls, ctx: DistillContext, stopping: threading.Event) -> "CancellableContext":
+        out = cls(**{f.name: getattr(ctx, f.name) for f in dataclasses.fields(ctx) if f.init})
+        out.stopping = stopping
+        return out
+
+
+@dataclass(frozen=True)
+class SharedData:
+    """What the training and view threads share read-only after set-up."""
+
+    ctx: DistillContext
+    device: str
+    methods: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the training thread hands to the view thread after every step (copies, not live tensors)."""
+
+    state: State
+    message: str
+    iterations: tuple[int, ...]
+    losses: tuple[np.ndarray, ...]
+    seconds: tuple[float | None, ...]
+    gm_points: torch.Tensor | None  # (K·cpc, P, 3) copy
+    gm_parts: torch.Tensor | None  # (K·cpc, P) part labels (segmentation; fixed while training)
+    partition: Any  # dd3d's NoisePartition (segmentation; fixed) or None
+    generator: dict[str, torch.Tensor] | None  # dd3d generator weights (copy)
+    rotator: dict[str, torch.Tensor] | None  # dd3d rotator weights (copy)
+
+    @classmethod
+    def failed(cls, exc: BaseException) -> "Progress":
+        return cls(State.ERROR, one_line(exc), (), (), (), None, None, None, None, None)
+
+
+def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+
+class Trainer:
+    """The training thread's work (:meth:`run`); see the module docstring.
+
+    Args:
+        cfg: the run configuration.
+        commands: queue of (name, argument) commands from :class:`~dd3d.engine.Engine`.
+        emit: hands ("data", :class:`SharedData`) and ("progress", :class:`Progress`) to the view thread.
+        stopping: set when the engine stops (also set here when training ends).
+        resolution: the current DD3D resolution (what :meth:`Engine.export` writes).
+        pause_at: pause once every method has completed this many iterations (0 starts paused).
+        autosave: checkpoint written every ``distill.checkpoint_every`` iterations while finite.
+        resume: a lab checkpoint to continue from.
+    """
+
+    def __init__(self, cfg: Config, commands: "queue.Queue[Command]", emit: Callable[[str, Any], None],
+                 stopping: threading.Event, resolution: Callable[[], int], pause_at: int,
+                 autosave: Path | None, resume: Path | None) -> None:
+        self.cfg, self.commands, self.emit, self.stopping = cfg, commands, emit, stopping
+        self.resolution, self.pause_at, self.autosave, self.resume = resolution, pause_at, autosave, resume
+
+    def run(self) -> None:
+        try:
+            data = self._set_up()
+            self.emit("data", data)
+            self._loop(data, self._build_methods(data))
+        except Cancelled:
+            pass
+        except Exception as exc:  # noqa: BLE001 - every failure must reach the UI, never hang it
+            self.emit("progress", Progress.failed(exc))
+        finally:
+            self.stopping.set()
+            self.emit("stop", None)
+            self._fail_pending_requests()
+
+    def _set_up(self) -> SharedData:
+        from dd3d.device import describe, resolve_device
+        from dd3d.distill.run import build_context
+
+        cfg = self.cfg
+        device = resolve_device(cfg.device, cfg.threads)
+        if device.type == "cpu" and cfg.threads == 0:
+            torch.set_num_threads(LAB_CPU_THREADS)
+        ctx = CancellableContext.wrap(build_context(cfg, device), self.stopping)
+        return SharedData(ctx, describe(device), LAB_METHODS)
+
+    def _build_methods(self, data: SharedData) -> dict[str, Method]:
+        from dd3d.distill import build_method
+        from dd3d.io import load_checkpoint
+
+        torch.manual_seed(self.cfg.seed)
+        methods = {name: build_method(name, data.ctx) for name in data.methods}
+        if self.resume is not None:
+            state = load_checkpoint(self.resume, what="lab checkpoint")
+            if state.get("format") != CHECKPOINT_FORMAT or set(state.get("methods", {})) != set(methods):
+                raise DD3DError(f"{self.resume}: not a dd3d-lab checkpoint of methods {', '.join(methods)}")
+            try:
+                for name, method in methods.items():
+                    method.load_state_dict(state["methods"][name])
+            except (RuntimeError, KeyError, ValueError):
+                raise DD3DError(f"{self.resume}: checkpoint does not match this config "
+                                "(different dataset, cpc or generator size?)") from None
+            data.ctx.rng.set_state(state["rng"])
+        return methods
+
+    def _loop(self, data: SharedData, methods: dict[str, Method]) -> None:
+        running, budget, message = self.pause_at > 0, 0, ""
+        seconds: dict[str, float | None] = {name: None for name in methods}
+        self._publish(State.RUNNING if running else State.PAUSED, message, methods, seconds)
+        target, last = self.pause_at, list(methods)[-1]
+        while True:
+            for name, arg in drain(self.commands, block=not (running or budget)):
+                if name == "stop":
+                    return
+                if name in ("pause", "resume"):
+                    running = name == "resume"
+                elif name == "step":
+                    budget += len(methods)
+                else:
+                    message = self._file_request(name, arg, data, methods)
+                self._publish(State.RUNNING if running else State.PAUSED, message, methods, seconds)
+            if not (running or budget) or self.stopping.is_set():
+                continue
+            name = min(methods, key=lambda n: len(methods[n].losses))
+            began = time.perf_counter()
+            loss = methods[name].step(len(methods[name].losses))
+            took = time.perf_counter() - began
+            seconds[name] = took if seconds[name] is None else EMA * took + (1 - EMA) * seconds[name]
+            budget = max(0, budget - 1)
+            if not np.isfinite(loss):
+                raise DD3DError(f"{name}: matching loss is not finite at iteration {len(methods[name].losses)} "
+                                f"(diverged){self._autosave_hint()}")
+            iteration = min(len(m.losses) for m in methods.values())
+            if self.autosave is not None and name == last and iteration % self.cfg.distill.checkpoint_every == 0:
+                self._save(self.autosave, data, methods)
+            if running and iteration == target and name == last:
+                running, message = False, f"paused at iteration {target}; press play to continue"
+            self._publish(State.RUNNING if running else State.PAUSED, message, methods, seconds)
+
+    def _file_request(self, name: str, arg: tuple[Path, "Future[Path]"], data: SharedData,
+                      methods: dict[str, Method]) -> str:
+        """Run a save/export request; the future gets the path or the error. Returns a status message."""
+        path, future = arg
+        try:
+            if name == "save":
+                self._save(path, data, methods)
+                text = f"checkpoint saved to {path}"
+            else:
+                text = self._export(path, data, methods["dd3d"])
+        except Exception as exc:  # noqa: BLE001 - reported to the caller, the engine keeps running
+            future.set_exception(exc)
+            return f"{name} failed: {one_line(exc)}"
+        future.set_result(path)
+        return text
+
+    def _save(self, path: Path, data: SharedData, methods: dict[str, Method]) -> None:
+        from dd3d.io import save_checkpoint
+
+        save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "config": dump_config(self.cfg),
+                               "methods": {n: m.state_dict() for n, m in methods.items()},
+                               "rng": data.ctx.rng.get_state()})
+
+    def _export(self, path: Path, data: SharedData, method: Method) -> str:
+        from dd3d.synthetic import write_synthetic_h5
+
+        points = self.resolution()
+        synthetic = method.synthetic(points, torch.Generator().manual_seed(self.cfg.seed))
+        write_synthetic_h5(path, synthetic, data.ctx.real.class_names)
+        return f"exported {len(synthetic.labels)} DD3D clouds x {points} points to {path}"
+
+    def _autosave_hint(self) -> str:
+        if self.autosave is not None and self.autosave.is_file():
+            return f"; last good checkpoint: {self.autosave}"
+        return ""
+
+    def _publish(self, state: State, message: str, methods: dict[str, Method],
+                 seconds: dict[str, float | None]) -> None:
+        gm, dd3d = methods.get("gm"), methods.get("dd3d")
+        with torch.no_grad():
+            progress = Progress(
+                state=state, message=message,
+                iterations=tuple(len(m.losses) for m in methods.values()),
+                losses=tuple(frozen(np.array(m.losses, dtype=np.float64)) for m in methods.values()),
+                seconds=tuple(seconds[n] for n in methods),
+                gm_points=None if gm is None else gm.points.detach().to("cpu", copy=True),
+                gm_parts=None if gm is None or gm.parts is None else gm.parts.to("cpu", copy=True),
+                partition=None if dd3d is None else dd3d.partition,
+                generator=None if dd3d is None else _cpu_copy(dd3d.generator.state_dict()),
+                rotator=None if dd3d is None else _cpu_copy(dd3d.rotator.state_dict()),
+            )
+        self.emit("progress", progress)
+
+    def _fail_pending_requests(self) -> None:
+        for name, arg in drain(self.commands, block=False):
+            if name in ("save", "export"):
+                arg[1].set_exception(DD3DError(f"cannot {name}: the engine has stopped"))
