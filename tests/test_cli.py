@@ -65,7 +65,7 @@ def test_corrupt_h5_leaves_no_output(tmp_path: Path) -> None:
         (["frobnicate"], ["invalid choice: 'frobnicate'"]),
         (["data", "--config", "configs/shapes.yaml", "--set", "data.resolutoin=3"], ["did you mean 'data.resolution'"]),
         (["data", "--config", "configs/none.yaml"], ["configs/none.yaml", "not found"]),
-        (["train", "--resume", "/nonexistent/run"], ["/nonexistent/run/config.yaml"]),
+        (["train", "--resume", "/nonexistent/run"], ["--resume /nonexistent/run", "no config.yaml"]),
         (["train", "--config", "configs/shapes.yaml"], ["--out"]),
     ],
 )
