@@ -15,7 +15,7 @@ import abc
 import contextlib
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -199,6 +199,14 @@ def resample_set(synthetic: SyntheticSet, n: int, generator: torch.Generator) ->
     return SyntheticSet(points.numpy(), synthetic.labels, None if parts is None else parts.numpy())
 
 
+class Stateful(Protocol):
+    """Anything with ``state_dict``/``load_state_dict`` (modules, optimisers, schedulers)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+
 class Method(abc.ABC):
     """A distillation (or coreset) method."""
 
@@ -224,13 +232,30 @@ class Method(abc.ABC):
     def synthetic(self, points: int, generator: torch.Generator | None = None) -> SyntheticSet:
         """The current synthetic set at ``points`` points per cloud (unit-sphere normalised)."""
 
-    @abc.abstractmethod
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume (tensors and plain values only)."""
+    def learned_tensors(self) -> dict[str, torch.Tensor]:
+        """Tensors saved by value in the state (e.g. synthetic points, a learnable step size)."""
+        return {}
 
-    @abc.abstractmethod
+    def stateful(self) -> dict[str, Stateful]:
+        """Objects saved through their own ``state_dict`` (generator, optimisers, schedulers, rotator)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume (tensors and plain values only): :meth:`learned_tensors` by value,
+        :meth:`stateful` objects by their state, and the loss curve."""
+        state: dict[str, Any] = {k: t.detach().cpu().clone() for k, t in self.learned_tensors().items()}
+        state.update({k: obj.state_dict() for k, obj in self.stateful().items()})
+        state["losses"] = list(self.losses)
+        return state
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from :meth:`state_dict`."""
+        with torch.no_grad():
+            for k, t in self.learned_tensors().items():
+                t.copy_(state[k])
+        for k, obj in self.stateful().items():
+            obj.load_state_dict(state[k])
+        self.losses = list(state["losses"])
 
     def parameter_bytes(self) -> int:
         """Bytes of the learnable synthetic representation (tensors or generator weights)."""

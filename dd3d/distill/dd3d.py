@@ -10,13 +10,11 @@ Optimiser: Adam (lr 1e-3, wd 5e-4) on generator and rotator, StepLR ×``lr_gamma
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
 from dd3d.data.transforms import normalize_unit_sphere
-from dd3d.distill.base import DistillContext, SyntheticSet
+from dd3d.distill.base import DistillContext, Stateful, SyntheticSet
 from dd3d.distill.matching import DD3D_SCHEDULE, GradientMatching, nearest_schedule
 from dd3d.distill.tensors import ADAM_LR
 from dd3d.nn.generator import PointGenerator
@@ -78,14 +76,6 @@ class DD3D(GradientMatching):
     def parameter_bytes(self) -> int:
         return sum(p.numel() * p.element_size() for p in self.generator.parameters())
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.state_dict(), "optimizer": self._optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "rotator": self.rotator.state_dict(),
-                "losses": list(self.losses)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self._optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.rotator.load_state_dict(state["rotator"])
-        self.losses = list(state["losses"])
+    def stateful(self) -> dict[str, Stateful]:
+        return {"generator": self.generator, "optimizer": self._optimizer, "scheduler": self.scheduler,
+                "rotator": self.rotator}

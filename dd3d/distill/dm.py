@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dd3d.distill.base import DistillContext, Method
-from dd3d.distill.tensors import Stateful, SyntheticTensors, require_classification
+from dd3d.distill.base import DistillContext, Method, Stateful
+from dd3d.distill.tensors import SyntheticTensors, require_classification
 
 SGD_LR = 1.0  # DM codebase: SGD lr 1.0, momentum 0.5 on the data (distill.optimizer: sgd)
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from dd3d.distill.base import DistillContext
+from dd3d.distill.base import DistillContext, Stateful
 from dd3d.distill.matching import GM_SCHEDULE, GradientMatching, nearest_schedule
-from dd3d.distill.tensors import Stateful, SyntheticTensors
+from dd3d.distill.tensors import SyntheticTensors
 
 SGD_LR = 0.1  # DC codebase: SGD lr 0.1, momentum 0.5 on the data (distill.optimizer: sgd)
 

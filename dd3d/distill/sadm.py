@@ -41,9 +41,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from dd3d.data.transforms import euler_to_matrix, rotate
-from dd3d.distill.base import DistillContext, SyntheticSet
+from dd3d.distill.base import DistillContext, Stateful, SyntheticSet
 from dd3d.distill.dm import DM
-from dd3d.distill.tensors import Stateful, export_clouds
+from dd3d.distill.tensors import export_clouds
 from dd3d.errors import ConfigError
 
 #: Gaussian-kernel bandwidths as multiples of the mean squared pairwise distance (2^-2 … 2^2)

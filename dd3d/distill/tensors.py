@@ -3,12 +3,12 @@
 :class:`SyntheticTensors` is the mixin of every method whose synthetic set is one learnable tensor
 ``points`` of shape (K·cpc, P, 3), initialised from real clouds (the DC initialisation); class
 ``c`` owns rows c·cpc … c·cpc+cpc−1, like :meth:`DistillContext.synthetic_labels`. It provides
-``synthetic_points``, ``synthetic``, ``parameter_bytes`` and ``state_dict``/``load_state_dict``;
-a method only declares which tensors and which stateful objects (optimisers, rotator) it owns.
+``synthetic_points``, ``synthetic_batch``, ``synthetic``, ``parameter_bytes`` and the tensors saved by
+value (:meth:`Method.learned_tensors`); a method adds the stateful objects (optimisers, rotator) it
+owns (:meth:`Method.stateful`), and :class:`Method` saves and restores both.
 """
 from __future__ import annotations
 
-from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -23,12 +23,6 @@ from dd3d.errors import ConfigError
 EXPORT_SEED = 0
 #: paper Table 7: Adam, lr 1e-3, for the synthetic data of every method
 ADAM_LR = 1e-3
-
-
-class Stateful(Protocol):
-    def state_dict(self) -> dict[str, Any]: ...
-
-    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
 
 
 def require_classification(ctx: DistillContext, method: str) -> None:
@@ -87,10 +81,6 @@ class SyntheticTensors:
         """Tensors saved by value in the state (``points``, part labels, e.g. a learnable step size)."""
         return {"points": self.points} if self.parts is None else {"points": self.points, "parts": self.parts}
 
-    def stateful(self) -> dict[str, Stateful]:
-        """Objects saved through their own ``state_dict`` (optimisers, rotator)."""
-        return {}
-
     def synthetic_points(self, c: int) -> torch.Tensor:
         cpc = self.ctx.cpc
         return self.points[c * cpc:(c + 1) * cpc]
@@ -106,17 +96,3 @@ class SyntheticTensors:
 
     def parameter_bytes(self) -> int:
         return self.points.numel() * self.points.element_size()
-
-    def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {k: t.detach().cpu().clone() for k, t in self.learned_tensors().items()}
-        state.update({k: obj.state_dict() for k, obj in self.stateful().items()})
-        state["losses"] = list(self.losses)
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        with torch.no_grad():
-            for k, t in self.learned_tensors().items():
-                t.copy_(state[k])
-        for k, obj in self.stateful().items():
-            obj.load_state_dict(state[k])
-        self.losses = list(state["losses"])

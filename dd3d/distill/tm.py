@@ -36,8 +36,8 @@ from torch.func import functional_call
 from tqdm import tqdm
 
 from dd3d.config import Config, TrainConfig, rotator_kind
-from dd3d.distill.base import DistillContext, Method
-from dd3d.distill.tensors import Stateful, SyntheticTensors, require_classification
+from dd3d.distill.base import DistillContext, Method, Stateful
+from dd3d.distill.tensors import SyntheticTensors, require_classification
 from dd3d.errors import ConfigError, DD3DError
 from dd3d.io import load_checkpoint, save_checkpoint
 from dd3d.models import build_model
