@@ -1,7 +1,10 @@
 """Responsiveness of the lab while it distils on the CPU: engine speed, slider latency, stalls, memory.
 
-    xvfb-run -a -s "-screen 0 1600x900x24" python benchmarks/lab_latency.py --quick        # ~3 min
-    xvfb-run -a -s "-screen 0 1600x900x24" python benchmarks/lab_latency.py --minutes 10   # memory run
+    python benchmarks/lab_latency.py --quick        # ~3 min
+    python benchmarks/lab_latency.py --minutes 10   # memory run
+
+Without a display it re-runs itself under ``xvfb-run -a -s "-screen 0 1600x900x24"``
+(:func:`labtools.ensure_display`).
 
 On the built-in config with the lab profile (what ``dd3d-lab`` runs):
 
@@ -13,8 +16,9 @@ On the built-in config with the lab profile (what ``dd3d-lab`` runs):
    i.e. one event-loop turn (and its redraw) later; target <= 200 ms;
 3. the longest main-thread stall: the longest gap between two event-loop ticks (the window's tick
    callback runs every ~10 ms when the loop is free; it never requests a redraw); target <= 100 ms;
-4. resident memory sampled every 10 s while the slider and the class keep changing (bounded
-   geometry add/remove): it should stay flat;
+4. resident memory sampled every 10 s while the slider and the class keep changing (the scripted
+   session of :func:`labtools.scripted_change`, one change every 2 s; bounded geometry
+   add/remove): it should stay flat;
 5. control for 4: the same growth per redraw in a bare Open3D window (one SceneWidget with a
    4,096-point cloud, redrawn 10 times a second, no dd3d code; child process ``--bare-window``),
    which separates Open3D's own per-frame memory use from the lab's.
@@ -32,22 +36,15 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from pathlib import Path
 
 import numpy as np
+from labtools import (CONFIG, FOREVER, WARM_UP_ITERATIONS, TickClock, ensure_display, open_lab, percentile,
+                      run_driven, scripted_change, wait_warm)
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from dd3d.engine import Engine, State, load_lab_config, memory_bytes  # noqa: E402
-from dd3d.provenance import command, machine  # noqa: E402
-from viewer.app import DEFAULT_RENDERER, RENDERERS  # noqa: E402
-
-CONFIG = REPO / "configs" / "shapes.yaml"
-WARM_UP_ITERATIONS = 3
-FOREVER = 10**9
+from dd3d.engine import Engine, load_lab_config, memory_bytes
+from dd3d.provenance import command, machine
+from viewer.app import DEFAULT_RENDERER, RENDERERS
 
 
 def engine_speed(seconds: float, overrides: list[str]) -> dict[str, float]:
@@ -106,10 +103,6 @@ def bare_window(seconds: float, renderer: str, warm_up: float = 3.0) -> dict[str
     return {"frames": state["frames"], "mb_per_frame": (state["end"] - state["start"][1]) / 2**20 / state["frames"]}
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
-
-
 class LabProbe:
     """Drives a running :class:`viewer.app.LabApp` from a helper thread and records timings."""
 
@@ -117,21 +110,13 @@ class LabProbe:
         self.app, self.minutes, self.samples = app, minutes, samples
         self.latencies: list[float] = []
         self.to_applied: list[float] = []  # slider change -> cloud uploaded (before its redraw)
-        self.ticks: list[float] = []
+        self.clock = TickClock(app)
         self.memory: list[tuple[float, int]] = []
         self.iterations: list[tuple[float, int]] = []
         self.updates = 0  # view updates applied (each is one redraw)
         self._applied: dict[int, float] = {}
         self._drawn: dict[int, float] = {}
-        self._stop = threading.Event()
         app.controller.listeners.append(self._on_applied)
-        app.view.window.set_on_tick_event(self._on_tick)
-
-    def _on_tick(self) -> bool:
-        """Main thread, every event-loop turn: note the time; never ask for a redraw."""
-        if not self._stop.is_set():
-            self.ticks.append(time.perf_counter())
-        return False
 
     def _on_applied(self, view) -> None:
         """Main thread: the window has just applied ``view``; note when, and when it is on screen."""
@@ -156,26 +141,19 @@ class LabProbe:
         return self._drawn.get(n, float("inf")) - started
 
     def run(self) -> None:
-        try:
-            snap = self.app.controller.wait_applied(lambda s: s.iteration >= WARM_UP_ITERATIONS, 600)
-            if snap is None or snap.state == State.ERROR:
-                raise RuntimeError(f"lab did not start: {self.app.engine.snapshots.latest()}")
-            self.ticks.clear()  # stalls are measured from here on (start-up is not a stall)
-            for i in range(self.samples):  # alternate so that every change regenerates
-                self.latencies.append(self._set_and_wait(4096 if i % 2 == 0 else 4095))
-                time.sleep(0.3)
-            self._exercise_memory()
-        finally:
-            self._stop.set()
-            self.app.call(self.app.quit)
+        wait_warm(self.app)
+        self.clock.restart()  # stalls are measured from here on (start-up is not a stall)
+        for i in range(self.samples):  # alternate so that every change regenerates
+            self.latencies.append(self._set_and_wait(4096 if i % 2 == 0 else 4095))
+            time.sleep(0.3)
+        self._exercise_memory()
+        self.clock.stop()
 
     def _exercise_memory(self) -> None:
         """Keep changing resolution and class for ``minutes``; sample RSS every 10 s."""
         began = time.perf_counter()
         next_sample, step = began, 0
         self.updates_at_start = self.updates
-        resolutions = (256, 4096, 8192, 1024)
-        classes = len(self.app.engine.snapshots.latest().class_names)
         while time.perf_counter() - began < self.minutes * 60:
             now = time.perf_counter()
             if now >= next_sample:
@@ -183,9 +161,7 @@ class LabProbe:
                 self.memory.append((now - began, memory_bytes()))
                 self.iterations.append((now - began, snap.iteration))
                 next_sample += 10
-            self.app.call(lambda r=resolutions[step % 4]: self.app.set_resolution(r))
-            if step % 4 == 3:
-                self.app.call(lambda c=(step // 4) % classes: self.app.select(c, step % 3))
+            scripted_change(self.app, step)
             step += 1
             time.sleep(2.0)
         snap = self.app.engine.snapshots.latest()
@@ -194,12 +170,9 @@ class LabProbe:
 
 
 def gui_phase(minutes: float, samples: int, overrides: list[str], renderer: str) -> LabProbe:
-    from viewer.app import LabApp
-
-    app = LabApp(load_lab_config(CONFIG, overrides), resolution=2048, pause_at=FOREVER, renderer=renderer)
+    app = open_lab(overrides, renderer)
     probe = LabProbe(app, minutes, samples)
-    threading.Thread(target=probe.run, daemon=True).start()
-    app.run()
+    run_driven(app, probe.run)
     return probe
 
 
@@ -222,8 +195,7 @@ def main() -> None:
     if args.bare_window:
         print(json.dumps(bare_window(10.0, args.renderer)))
         return
-    if not os.environ.get("DISPLAY"):
-        raise SystemExit('needs a display: run under xvfb-run -a -s "-screen 0 1600x900x24" (see the docstring)')
+    ensure_display()
     minutes = args.minutes if args.minutes is not None else (1.0 if args.quick else 10.0)
     samples = args.samples if args.samples is not None else (20 if args.quick else 40)
 
@@ -241,7 +213,7 @@ def main() -> None:
 
     probe = gui_phase(minutes, samples, args.overrides, args.renderer)
     lat_ms = [1000 * v for v in probe.latencies]
-    stalls_ms = list(1000 * np.diff(probe.ticks))
+    stalls_ms = probe.clock.stalls_ms()
     (t0, it0), (t1, it1) = probe.iterations[0], probe.iterations[-1]
     gui_speed = (it1 - it0) / (t1 - t0) if t1 > t0 else float("nan")
     mem = [m / 2**20 for _, m in probe.memory]

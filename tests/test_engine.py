@@ -140,6 +140,46 @@ def test_engine_failure_is_reported_as_error_state(engines, monkeypatch, failure
     assert engine.snapshots.latest().state == State.ERROR
 
 
+def wait_through_error(engine: Engine, predicate, what: str, newer_than: int) -> Snapshot:
+    """Like :func:`wait`, but keeps waiting through error snapshots (the view outlives training)."""
+    deadline, seen = time.monotonic() + TIMEOUT, newer_than
+    while (snap := engine.snapshots.wait(max(deadline - time.monotonic(), 0.0), newer_than=seen)) is not None:
+        if predicate(snap):
+            return snap
+        seen = snap.seq
+    raise AssertionError(f"timed out waiting for {what}; last: {engine.snapshots.latest()}")
+
+
+def test_injected_failure_ends_training_but_the_view_stays_usable(engines, tmp_path: Path) -> None:
+    engine = engines(tiny_lab(), resolution=100, pause_at=1)
+    before = wait(engine, lambda s: s.iteration == 1 and s.state == State.PAUSED, "one iteration")
+    with pytest.raises(DD3DError, match="one-line"):
+        engine.inject_failure("two\nlines")
+    engine.inject_failure("soak: injected at minute 5")  # while paused: read between steps
+    refused = engine.export(tmp_path / "set.h5")  # queued behind the failure: refused, never left hanging
+    failed = wait(engine, lambda s: s.state == State.ERROR, "the injected error")
+    assert failed.message == "soak: injected at minute 5" and failed.iteration == 1
+    with pytest.raises(DD3DError, match="cannot export: the engine has stopped"):
+        refused.result(TIMEOUT)
+    with pytest.raises(DD3DError, match="cannot save"):
+        engine.save_checkpoint(tmp_path / "lab.pt").result(TIMEOUT)
+    engine.select(2, 1)
+    engine.set_resolution(123)
+    snap = wait_through_error(engine, lambda s: s.selected_class == 2 and len(s.method("dd3d").cloud) == 123,
+                              "class 2 at 123 points", failed.seq)
+    assert snap.state == State.ERROR and snap.message == failed.message and snap.selected_sample == 1
+    assert not np.array_equal(snap.real.points, before.real.points)
+    engine.select(0, 0)
+    engine.set_resolution(100)
+    back = wait_through_error(engine, lambda s: s.selected_class == 0 and len(s.method("dd3d").cloud) == 100,
+                              "class 0 at 100 points", snap.seq)
+    # regenerated (not cached) from the last weights: the same cloud as before the failure
+    assert back.method("dd3d").cloud is not before.method("dd3d").cloud
+    assert np.array_equal(back.method("dd3d").cloud.points, before.method("dd3d").cloud.points)
+    assert engine.stop(timeout=1.0)
+    assert engine.snapshots.latest().state == State.ERROR
+
+
 def test_missing_dataset_is_an_error_snapshot(engines, tmp_path: Path) -> None:
     cfg = load_lab_config(REPO / "configs" / "modelnet40.yaml", [f"data.root={tmp_path / 'absent'}", "device=cpu"])
     engine = engines(cfg)

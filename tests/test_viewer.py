@@ -77,6 +77,14 @@ def drive():
         app.engine.pause()  # the render's child process then gets the CPU
         app.call(lambda: app.save_render(out / "render.png", 128)).result(10).result(120)
         result["mb_per_redraw"] = mb_per_redraw(3.0)
+        app.engine.inject_failure("injected by the test")  # training ends; viewing must go on
+        app.controller.wait_applied(lambda s: s.state.value == "error", 30)
+        result["lines_after_error"] = app.call(app.status_lines).result(10)
+        result["buttons_after_error"] = app.call(lambda: [b.enabled for b in app.view.distill_buttons]).result(10)
+        app.call(lambda: app.set_resolution(500)).result(10)
+        app.controller.wait_applied(dd3d_has(500), 30)
+        result["dd3d_after_error"] = app.call(app.dd3d_point_count).result(10)
+        result["geometries"] = app.call(app.geometry_count).result(10)
     except Exception as exc:
         result["error"] = repr(exc)
     finally:
@@ -163,6 +171,12 @@ def test_app_api_slider_selection_and_render(gui, tmp_path: Path) -> None:
     assert (render.sum(axis=2) < 600).sum() > 50  # points drawn
     # Open3D 0.20's Vulkan default on Mesa's software driver grew ~9 MB per such frame
     assert found["mb_per_redraw"] < 1.0, found["mb_per_redraw"]
+    # after an engine failure: the message and state in the status lines, the slider still works,
+    # and the app exits 0 (returncode above)
+    message, status = found["lines_after_error"]
+    assert message == "injected by the test" and status.startswith("error · it "), found["lines_after_error"]
+    assert found["dd3d_after_error"] == 500 and found["geometries"] == 6
+    assert found["buttons_after_error"] == [False] * 4  # play, step, export, save checkpoint: nothing to run
 
 
 def top_panels(image: np.ndarray) -> list[np.ndarray]:

@@ -213,6 +213,15 @@ class LabApp:
     def panel_titles(self) -> list[str]:
         return [t.text for t in self.view.titles]
 
+    def status_lines(self) -> tuple[str, str]:
+        """(message, status) as the side panel shows them now, e.g. an engine error's one line and
+        ``error · it 12/400 · ...``."""
+        return self.view.message.text, self.view.status.text
+
+    def geometry_count(self) -> int:
+        """Geometries in all the window's scenes now (constant while the lab runs: 6)."""
+        return self.view.geometry_count()
+
     def select(self, class_name_or_index: str | int, sample: int = 0) -> None:
         """Pick a class (name or index) and a sample index, as with the class picker."""
         names = self.engine.snapshots.latest().class_names

@@ -323,8 +323,8 @@ class LabWindow:
         if view.loss_image is not None:
             self.loss_image.update_image(o3d.geometry.Image(np.ascontiguousarray(view.loss_image)))
         self._show_legend(view.legend)
-        for button in self.distill_buttons:
-            button.enabled = bool(snap.methods)
+        for button in self.distill_buttons:  # after an engine error only viewing (and Save render) remain
+            button.enabled = bool(snap.methods) and not view.is_error
         self._running = view.running
         self.play_button.text = "Pause" if view.running else "Play"
         self.status.text = view.status
@@ -359,6 +359,10 @@ class LabWindow:
     def point_count(self, panel: str) -> int:
         """Points currently in panel ``Real``, ``GM`` or ``DD3D``."""
         return self.clouds[PANELS.index(panel)].count
+
+    def geometry_count(self) -> int:
+        """Geometries in all scenes now, as Open3D reports them (each scene keeps a fixed set of names)."""
+        return sum(c.scene.has_geometry(c.name) for c in (*self.clouds, *self.canonical_clouds))
 
     def panel_clouds(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """The Real | GM | DD3D clouds shown now with their colours (None where a panel is empty)."""

@@ -12,8 +12,10 @@ Two daemon threads, no GUI imports (the viewer reads :class:`Snapshot` objects o
 
 Snapshots go through a latest-wins :class:`SnapshotChannel` (:mod:`dd3d.engine.snapshot`). On the
 CPU torch runs with :data:`LAB_CPU_THREADS` thread(s) unless ``threads`` is configured, leaving a
-core for the window. An exception in either thread becomes a final snapshot with state ``error``
-and a one-line message; :meth:`Engine.stop` joins both threads within a second (a running step is
+core for the window. An exception in the training thread (or :meth:`Engine.inject_failure`) ends
+training with state ``error`` and a one-line message, while the view thread keeps serving class,
+sample and resolution changes from the last weights (the lab stays usable); an exception in the
+view thread ends both. :meth:`Engine.stop` joins both threads within a second (a running step is
 abandoned at its next class boundary). :data:`LAB_PROFILE` (:mod:`dd3d.engine.profile`) shrinks
 an iteration so that it can be watched: README "The lab".
 """

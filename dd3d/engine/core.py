@@ -35,13 +35,12 @@ class Engine:
         self.cfg = cfg
         self.snapshots = SnapshotChannel()
         self._resolution = resolution
-        self._commands: queue.Queue[Command] = queue.Queue()
         self._view_events: queue.Queue[Command] = queue.Queue()
         self._stopping = threading.Event()
         self._seq = 0
-        self._trainer = Trainer(cfg, self._commands, lambda name, arg: self._view_events.put((name, arg)),
-                                self._stopping, lambda: self._resolution,
-                                cfg.distill.iterations if pause_at is None else pause_at, autosave, resume)
+        self._trainer = Trainer(cfg, lambda name, arg: self._view_events.put((name, arg)), self._stopping,
+                                lambda: self._resolution, cfg.distill.iterations if pause_at is None else pause_at,
+                                autosave, resume)
         self._train_thread = threading.Thread(target=self._trainer.run, name="dd3d-engine", daemon=True)
         self._view_thread = threading.Thread(target=self._view_main, name="dd3d-engine-view", daemon=True)
 
@@ -53,14 +52,14 @@ class Engine:
         return self
 
     def pause(self) -> None:
-        self._commands.put(("pause", None))
+        self._trainer.submit(("pause", None))
 
     def resume(self) -> None:
-        self._commands.put(("resume", None))
+        self._trainer.submit(("resume", None))
 
     def step(self) -> None:
         """One more iteration of every method (while paused)."""
-        self._commands.put(("step", None))
+        self._trainer.submit(("step", None))
 
     def set_resolution(self, points: int) -> None:
         """Points of the DD3D clouds from the next snapshot on (GM keeps its trained size)."""
@@ -81,10 +80,20 @@ class Engine:
         """Write the current DD3D set at the current resolution as ``synthetic.h5`` layout (atomically)."""
         return self._request("export", Path(path))
 
+    def inject_failure(self, message: str = "injected failure") -> None:
+        """Make the training thread raise :class:`~dd3d.engine.training.InjectedFailure` (``message``)
+        when it next reads its commands (between two steps, also while paused), so the engine
+        reaches state ``error`` through the same path as a real failure. For tests and the lab soak
+        (``benchmarks/lab_soak.py``); nothing in the lab calls it."""
+        text = message.strip()
+        if not text or "\n" in text:
+            raise DD3DError(f"inject_failure: got {message!r}, expected a non-empty one-line message")
+        self._trainer.submit(("fail", text))
+
     def stop(self, timeout: float = 1.0) -> bool:
         """Stop both threads; True if they ended within ``timeout`` seconds."""
         self._stopping.set()
-        self._commands.put(("stop", None))
+        self._trainer.submit(("stop", None))
         self._view_events.put(("stop", None))
         deadline = time.monotonic() + timeout
         for thread in (self._train_thread, self._view_thread):
@@ -98,7 +107,7 @@ class Engine:
 
     def _request(self, name: str, path: Path) -> "Future[Path]":
         future: Future[Path] = Future()
-        self._commands.put((name, (path, future)))
+        self._trainer.submit((name, (path, future)))
         return future
 
     # --------------------------------------------------------------------------------- view thread
@@ -123,7 +132,7 @@ class Engine:
                     return
         except Exception as exc:  # noqa: BLE001 - reported as a final error snapshot
             self._stopping.set()
-            self._commands.put(("stop", None))
+            self._trainer.submit(("stop", None))
             view.apply("progress", Progress.failed(exc))
             view.data = None  # the plainest snapshot: state and message only
             self.snapshots.publish(view.snapshot(self._next_seq(), final=True))

@@ -3,9 +3,10 @@
 :class:`Trainer` loads the data once, builds the methods (:data:`~dd3d.engine.profile.LAB_METHODS`)
 and alternates their iterations (one outer iteration of the method that is behind). Between
 iterations it executes the queued commands that need the live methods: pause, resume, step, save a
-checkpoint, export. After every step it hands a :class:`Progress` (copies, never live tensors) to
-the view thread. A running step is abandoned at its next class boundary once the engine stops
-(:class:`CancellableContext`).
+checkpoint, export, and ``fail`` (:class:`InjectedFailure`, for tests and the lab soak). After every
+step it hands a :class:`Progress` (copies, never live tensors) to the view thread. A running step
+is abandoned at its next class boundary once the engine stops (:class:`CancellableContext`). A
+failure ends this thread only: the view thread keeps showing the last progress.
 """
 from __future__ import annotations
 
@@ -57,6 +58,12 @@ def drain(commands: "queue.Queue[Command]", block: bool) -> list[Command]:
 
 class Cancelled(Exception):
     """Raised inside a training step when the engine is stopping."""
+
+
+class InjectedFailure(DD3DError):
+    """Raised by the training thread on a ``fail`` command (:meth:`dd3d.engine.Engine.inject_failure`),
+    so that tests and ``benchmarks/lab_soak.py`` exercise the real failure path; being a
+    :class:`DD3DError`, its message is shown exactly as given (:func:`one_line`)."""
 
 
 class CancellableContext(DistillContext):
@@ -113,9 +120,10 @@ def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 class Trainer:
     """The training thread's work (:meth:`run`); see the module docstring.
 
+    Commands arrive through :meth:`submit` (from :class:`~dd3d.engine.Engine`).
+
     Args:
         cfg: the run configuration.
-        commands: queue of (name, argument) commands from :class:`~dd3d.engine.Engine`.
         emit: hands ("data", :class:`SharedData`) and ("progress", :class:`Progress`) to the view thread.
         stopping: set when the engine stops (also set here when training ends).
         resolution: the current DD3D resolution (what :meth:`Engine.export` writes).
@@ -124,11 +132,22 @@ class Trainer:
         resume: a lab checkpoint to continue from.
     """
 
-    def __init__(self, cfg: Config, commands: "queue.Queue[Command]", emit: Callable[[str, Any], None],
-                 stopping: threading.Event, resolution: Callable[[], int], pause_at: int,
-                 autosave: Path | None, resume: Path | None) -> None:
-        self.cfg, self.commands, self.emit, self.stopping = cfg, commands, emit, stopping
+    def __init__(self, cfg: Config, emit: Callable[[str, Any], None], stopping: threading.Event,
+                 resolution: Callable[[], int], pause_at: int, autosave: Path | None, resume: Path | None) -> None:
+        self.cfg, self.emit, self.stopping = cfg, emit, stopping
         self.resolution, self.pause_at, self.autosave, self.resume = resolution, pause_at, autosave, resume
+        self.commands: queue.Queue[Command] = queue.Queue()
+        self._batch: list[Command] = []  # commands taken from the queue, not yet executed
+        self._closed = False  # set (under the lock) once :meth:`run` no longer reads commands
+        self._lock = threading.Lock()
+
+    def submit(self, command: Command) -> None:
+        """Queue ``command``; once the thread has ended, a save/export request fails at once."""
+        with self._lock:
+            if not self._closed:
+                self.commands.put(command)
+                return
+        _refuse(command)
 
     def run(self) -> None:
         try:
@@ -141,8 +160,10 @@ class Trainer:
             self.emit("progress", Progress.failed(exc))
         finally:
             self.stopping.set()
-            self.emit("stop", None)
-            self._fail_pending_requests()
+            with self._lock:
+                self._closed = True
+            for command in [*self._batch, *drain(self.commands, block=False)]:
+                _refuse(command)
 
     def _set_up(self) -> SharedData:
         from dd3d.device import describe, resolve_device
@@ -180,13 +201,17 @@ class Trainer:
         self._publish(State.RUNNING if running else State.PAUSED, message, methods, seconds)
         target, last = self.pause_at, list(methods)[-1]
         while True:
-            for name, arg in drain(self.commands, block=not (running or budget)):
+            self._batch = drain(self.commands, block=not (running or budget))
+            while self._batch:
+                name, arg = self._batch.pop(0)
                 if name == "stop":
                     return
                 if name in ("pause", "resume"):
                     running = name == "resume"
                 elif name == "step":
                     budget += len(methods)
+                elif name == "fail":
+                    raise InjectedFailure(arg)
                 else:
                     message = self._file_request(name, arg, data, methods)
                 self._publish(State.RUNNING if running else State.PAUSED, message, methods, seconds)
@@ -261,7 +286,9 @@ class Trainer:
             )
         self.emit("progress", progress)
 
-    def _fail_pending_requests(self) -> None:
-        for name, arg in drain(self.commands, block=False):
-            if name in ("save", "export"):
-                arg[1].set_exception(DD3DError(f"cannot {name}: the engine has stopped"))
+
+def _refuse(command: Command) -> None:
+    """Fail a save/export request that the ended training thread will never run (others are dropped)."""
+    name, arg = command
+    if name in ("save", "export"):
+        arg[1].set_exception(DD3DError(f"cannot {name}: the engine has stopped"))
