@@ -14,12 +14,11 @@ import numpy as np
 import torch
 
 from dd3d.data.h5util import Key, read_h5
-from dd3d.data.transforms import normalize_unit_sphere
-from dd3d.distill.base import DistillContext, SyntheticSet
+from dd3d.distill.base import DistillContext, SyntheticSet, generated_set
 from dd3d.errors import DD3DError
 from dd3d.io import atomic_path, load_checkpoint
 from dd3d.nn.generator import PointGenerator
-from dd3d.nn.partition import NoisePartition, generate_labelled
+from dd3d.nn.partition import NoisePartition
 from dd3d.nn.rotator import Rotator
 from dd3d.palette import part_colors
 
@@ -109,14 +108,10 @@ class LoadedGenerator:
         """Category index -> its global part ids (segmentation runs), else None."""
         return None if self.partition is None else dict(enumerate(self.partition.part_ids))
 
-    @torch.no_grad()
     def generate(self, points: int, generator: torch.Generator) -> SyntheticSet:
         """All K·cpc clouds at ``points`` points from fresh noise, unit-sphere normalised, with part
         labels for segmentation runs."""
-        samples = torch.arange(self.num_classes * self.cpc)
-        clouds, parts = generate_labelled(self.generator, self.partition, samples, self.cpc, points, generator)
-        return SyntheticSet(normalize_unit_sphere(clouds).numpy().astype(np.float32), (samples // self.cpc).numpy(),
-                            None if parts is None else parts.numpy())
+        return generated_set(self.generator, self.partition, self.num_classes, self.cpc, points, generator)
 
 
 def write_ply(path: Path, synthetic: SyntheticSet, category_parts: dict[int, list[int]] | None = None) -> None:

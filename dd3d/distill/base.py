@@ -24,10 +24,12 @@ from torch import nn
 from dd3d.config import Config
 from dd3d.data.base import PointCloudSet
 from dd3d.data.prepare import resample
-from dd3d.data.transforms import augment
+from dd3d.data.transforms import augment, normalize_unit_sphere
 from dd3d.distill import distributed
 from dd3d.errors import ConfigError
 from dd3d.models import build_network
+from dd3d.nn.generator import PointGenerator
+from dd3d.nn.partition import NoisePartition, generate_labelled
 from dd3d.nn.rotator import Rotator
 from dd3d.train import Task, make_rotator
 
@@ -197,6 +199,18 @@ def resample_set(synthetic: SyntheticSet, n: int, generator: torch.Generator) ->
     parts = None if synthetic.parts is None else torch.from_numpy(synthetic.parts)
     points, parts = resample(torch.from_numpy(synthetic.points), parts, n, "random", generator)
     return SyntheticSet(points.numpy(), synthetic.labels, None if parts is None else parts.numpy())
+
+
+@torch.no_grad()
+def generated_set(generator: PointGenerator, partition: NoisePartition | None, num_classes: int, cpc: int,
+                  points: int, rng: torch.Generator) -> SyntheticSet:
+    """All ``num_classes``·``cpc`` clouds of a DD3D generator at ``points`` points from fresh noise,
+    unit-sphere normalised, labelled by class (sample s is class s // cpc), with part labels when a
+    noise ``partition`` is given (segmentation)."""
+    samples = torch.arange(num_classes * cpc, device=next(generator.parameters()).device)
+    clouds, parts = generate_labelled(generator, partition, samples, cpc, points, rng)
+    return SyntheticSet(normalize_unit_sphere(clouds).cpu().numpy().astype(np.float32), (samples // cpc).cpu().numpy(),
+                        None if parts is None else parts.cpu().numpy())
 
 
 class Stateful(Protocol):

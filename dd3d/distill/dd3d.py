@@ -10,11 +10,9 @@ Optimiser: Adam (lr 1e-3, wd 5e-4) on generator and rotator, StepLR ×``lr_gamma
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from dd3d.data.transforms import normalize_unit_sphere
-from dd3d.distill.base import DistillContext, Stateful, SyntheticSet
+from dd3d.distill.base import DistillContext, Stateful, SyntheticSet, generated_set
 from dd3d.distill.matching import DD3D_SCHEDULE, GradientMatching, nearest_schedule
 from dd3d.distill.tensors import ADAM_LR
 from dd3d.nn.generator import PointGenerator
@@ -66,12 +64,9 @@ class DD3D(GradientMatching):
     def after_iteration(self) -> None:
         self.scheduler.step()
 
-    @torch.no_grad()
     def synthetic(self, points: int, generator: torch.Generator | None = None) -> SyntheticSet:
-        samples = torch.arange(self.ctx.num_classes * self.ctx.cpc, device=self.ctx.device)
-        clouds, parts = self.generate(samples, points, generator or self.ctx.rng)
-        return SyntheticSet(normalize_unit_sphere(clouds).cpu().numpy().astype(np.float32),
-                            self.ctx.synthetic_labels().cpu().numpy(), None if parts is None else parts.cpu().numpy())
+        return generated_set(self.generator, self.partition, self.ctx.num_classes, self.ctx.cpc, points,
+                             generator or self.ctx.rng)
 
     def parameter_bytes(self) -> int:
         return sum(p.numel() * p.element_size() for p in self.generator.parameters())

@@ -9,7 +9,6 @@ owns (:meth:`Method.stateful`), and :class:`Method` saves and restores both.
 """
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from torch import nn
