@@ -16,7 +16,8 @@ from accuracy import PROFILES
 from grid import REPO, Cell, Evaluation, grid_parser, run_grid
 from harness import profile_of
 
-BACKBONES = ["pointnet", "pointnet2", "dgcnn", "pct", "pointmlp", "pointnext"]
+from dd3d.models import CLASSIFIERS
+
 # per profile: which of the accuracy grid's cpc-10 sets, and the evaluation settings on top of its own
 # (quick: named deviations from the paper that fit about 30 minutes of a 2-core CPU)
 CROSS = {
@@ -28,7 +29,7 @@ CROSS = {
 
 
 def main() -> None:
-    parser = grid_parser(__doc__, "backbones", BACKBONES)
+    parser = grid_parser(__doc__, "backbones", list(CLASSIFIERS))
     args = parser.parse_args()
     name = profile_of(parser, args)
     spec, cross = PROFILES[name], CROSS[name]

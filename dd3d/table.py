@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from dd3d.errors import DD3DError
+from dd3d.models import CLASSIFIERS
 
 METHOD_ORDER = ["random", "herding", "kcenter", "gm", "dm", "tm", "sadm", "pcc", "dd3d"]
 #: metric key in metrics.json -> row label; segmentation records have the mIoU keys too
-BACKBONE_ORDER = ["pointnet", "pointnet2", "dgcnn", "pct", "pointmlp", "pointnext"]
 METRICS = {"oa": "OA", "instance_miou": "instance mIoU", "class_miou": "class mIoU"}
 
 
@@ -51,7 +51,7 @@ def _column_name(record: dict[str, Any], by: str, backbones: set[str]) -> str:
 
 
 def _order(column: str, by: str) -> tuple[int, str]:
-    order = METHOD_ORDER if by == "method" else BACKBONE_ORDER
+    order = METHOD_ORDER if by == "method" else list(CLASSIFIERS)
     head = column.split(" ")[0]
     return (order.index(head) if head in order else 99, column)
 
