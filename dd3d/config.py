@@ -117,11 +117,21 @@ class TrainConfig:
 
 @dataclass
 class GeneratorConfig:
-    """The point-wise SIREN generator with its class/sample modulator (paper Eq. 10-12)."""
+    """The point-wise SIREN generator with its class/sample modulator (paper Eq. 10-12).
+
+    ``init`` is where matching starts: ``noise`` (the paper: a freshly initialised generator) or
+    ``real`` (beyond the paper, :mod:`dd3d.distill.warm_start`): before matching, the generator and
+    every sample's latent are fitted for ``init_steps`` Adam steps (lr ``init_lr``) by Chamfer distance
+    to one real cloud of the sample's class chosen as herding chooses (segmentation: each part's noise
+    interval to that part's points).
+    """
 
     width: int = _range(256, 1)
     layers: int = _range(2, 1)
     omega0: float = _range(100.0, 0.0)
+    init: Literal["noise", "real"] = "noise"
+    init_steps: int = _range(500, 0)
+    init_lr: float = _range(1e-3, 0.0)
 
 
 @dataclass
@@ -174,6 +184,18 @@ class DistillConfig:
     points of real and synthetic clouds while distilling (paper §5.4) — independent of
     ``eval.resolution``.
 
+    ``real_sampling``: ``fresh`` (the authors' release) draws, for every real batch, a new random subset
+    of ``resolution`` points of each real cloud at ``data.resolution`` and re-normalises it to the unit
+    sphere; ``fixed`` keeps one subset per cloud, drawn when the data is prepared. They differ only
+    when ``resolution`` < ``data.resolution``. ``init_clouds``: which real clouds start the point-tensor
+    methods (gm, dm, tm, sadm): ``random`` (DC) or ``herding`` (the coreset's choice).
+
+    Schedules that follow the run's length (the release): the dd3d generator's Adam rate is multiplied
+    by ``lr_gamma`` every ``lr_step`` iterations, null = once, at half of ``iterations`` (paper Table 7
+    lists ×0.1 every 100 of 400 iterations: set ``lr_step: 100`` for that); the inner network's SGD
+    rate (``net_lr``) by ``net_lr_gamma`` every ``net_lr_step`` inner epochs of an iteration, null =
+    once, at half of outer × inner.
+
     Segmentation (paper §4.3, Eq. 14; REFERENCE.md "Segmentation distillation"): ``part_matching``
     chooses what each outer step matches — ``alternate`` (the reference: whole-shape GM on even
     outer steps, per-part GM on odd ones), ``whole`` or ``part``. Networks with BatchNorm (PointNetSeg)
@@ -194,8 +216,12 @@ class DistillConfig:
     lr: float | None = _range(None, 0.0)
     momentum: float = _range(0.5, 0.0, 1.0)
     weight_decay: float = _range(5e-4, 0.0)
-    lr_step: int = _range(100, 1)
+    lr_step: int | None = _range(None, 1)
     lr_gamma: float = _range(0.1, 0.0, 1.0)
+    net_lr_step: int | None = _range(None, 1)
+    net_lr_gamma: float = _range(0.1, 0.0, 1.0)
+    real_sampling: Literal["fresh", "fixed"] = "fresh"
+    init_clouds: Literal["random", "herding"] = "random"
     augment_real: bool = True
     checkpoint_every: int = _range(10, 1)
     part_matching: Literal["alternate", "whole", "part"] = "alternate"

@@ -63,15 +63,24 @@ def offscreen_rendering_problem() -> str | None:
     return None
 
 
-def gradient_step_change(loss_fn, params: list[torch.Tensor], fraction: float = 0.002) -> tuple[float, float]:
-    """(loss before, loss after) one plain gradient step on ``params`` sized so that the first-order
-    predicted decrease is ``fraction`` of the loss — far above float32 noise, small enough to stay
-    in the linear regime. ``loss_fn`` must draw the same data on every call."""
+def gradient_step_change(loss_fn, params: list[torch.Tensor],
+                         fractions: tuple[float, ...] = (0.002, 0.001, 0.0005, 0.00025)) -> tuple[float, float, float]:
+    """(loss before, loss after, first-order predicted decrease) of a plain gradient step on ``params``
+    sized so that the predicted decrease is a ``fraction`` of the loss — far above float32 noise, small
+    enough to stay in the linear regime. The fractions are tried largest first (backtracking, each from
+    the original parameters) until a step achieves at least a quarter of its prediction (Armijo's
+    condition), since max-pooling and ReLU make matching losses only piecewise smooth; ``params`` are
+    left at the last step tried. ``loss_fn`` must draw the same data on every call."""
     before = loss_fn()
     grads = torch.autograd.grad(before, params)
     squared = sum(float((g.double() ** 2).sum()) for g in grads)
-    step = fraction * float(before.detach()) / squared
-    with torch.no_grad():
-        for p, g in zip(params, grads):
-            p -= step * g
-    return float(before.detach()), float(loss_fn().detach())
+    start = [p.detach().clone() for p in params]
+    for fraction in fractions:
+        predicted = fraction * float(before.detach())
+        with torch.no_grad():
+            for p, p0, g in zip(params, start, grads):
+                p.copy_(p0 - predicted / squared * g)
+        after = float(loss_fn().detach())
+        if after < float(before.detach()) - predicted / 4:
+            break
+    return float(before.detach()), after, predicted

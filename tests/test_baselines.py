@@ -18,7 +18,7 @@ from dd3d.data.base import PointCloudSet
 from dd3d.data.prepare import prepare_split
 from dd3d.distill import build_method
 from dd3d.distill.base import DistillContext, Method
-from dd3d.distill.coreset import embed_real, herding_order, kcenter_order
+from dd3d.distill.selection import embed_real, herding_order, kcenter_order
 from dd3d.distill.dm import DM
 from dd3d.distill.tm import TM, expert_path
 from dd3d.errors import ConfigError, DD3DError
@@ -195,9 +195,9 @@ def loss_of(dm: DM, net: torch.nn.Module) -> float:
 
 
 def test_dm_step_lowers_the_loss_of_a_fixed_network(make_ctx) -> None:
-    # every real cloud of a class in each batch, no augmentation: the loss of a network is fixed.
+    # every real cloud of a class in each batch, fixed points, no augmentation: the loss of a network is fixed.
     # lr 1e-3: DM's image default (SGD 1.0) overshoots on point coordinates.
-    ctx = make_ctx(real_batch=6, augment_real=False, lr=1e-3)
+    ctx = make_ctx(real_batch=6, augment_real=False, real_sampling="fixed", lr=1e-3)
     dm = DM(ctx)
     net = dm.new_network()
     weights = [p.clone() for p in net.backbone.parameters()]

@@ -52,6 +52,7 @@ def test_matched_parameters_skip_1d_tensors() -> None:
 @pytest.mark.parametrize("method", ["dd3d", "gm"])
 def test_one_update_lowers_matching_loss_on_a_fixed_network(method: str) -> None:
     ctx = build_context(tiny(), torch.device("cpu"))
+    torch.manual_seed(ctx.cfg.seed)  # the generator's initialisation, as `dd3d distill` seeds it (not test order)
     m = build_method(method, ctx)
     net = ctx.new_network(m.rotator)
     state = ctx.rng.get_state()
@@ -61,8 +62,8 @@ def test_one_update_lowers_matching_loss_on_a_fixed_network(method: str) -> None
         return m.matching_loss(net)
 
     params = [p for group in m.optimizer.param_groups for p in group["params"] if p.requires_grad]
-    before, after = gradient_step_change(loss, params)
-    assert after < before - 0.0005 * before  # at least a quarter of the first-order prediction
+    before, after, predicted = gradient_step_change(loss, params)
+    assert after < before - predicted / 4  # at least a quarter of the first-order prediction
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))

@@ -15,10 +15,10 @@ from conftest import REPO
 from dd3d.config import Config, load_config
 from dd3d.data.transforms import euler_to_matrix
 from dd3d.distill import build_method
-from dd3d.distill.coreset import embed_real
-from dd3d.distill.pcc import PCC, nearest_mean_order
+from dd3d.distill.pcc import PCC
 from dd3d.distill.run import build_context, distill
 from dd3d.distill.sadm import SADM, aligned_features, mmd, point_features, sort_channels, wrap_angles
+from dd3d.distill.selection import embed_real, nearest_mean_order
 from dd3d.errors import ConfigError
 from dd3d.evaluate import evaluate_synthetic
 from dd3d.io import load_checkpoint, save_checkpoint

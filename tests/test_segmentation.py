@@ -117,6 +117,7 @@ def test_outer_steps_alternate_whole_and_per_part(mode: str, expected: list[bool
 @pytest.mark.parametrize("method", ["dd3d", "gm"])
 def test_one_update_lowers_the_segmentation_matching_loss(method: str, per_part: bool) -> None:
     ctx = build_context(tiny_seg(), CPU)
+    torch.manual_seed(ctx.cfg.seed)  # the generator's initialisation, as `dd3d distill` seeds it (not test order)
     m = build_method(method, ctx)
     net = ctx.new_network(m.rotator)
     ctx.freeze_batchnorm(net)
@@ -127,8 +128,8 @@ def test_one_update_lowers_the_segmentation_matching_loss(method: str, per_part:
         return m.matching_loss(net, per_part)
 
     params = [p for group in m.optimizer.param_groups for p in group["params"] if p.requires_grad]
-    before, after = gradient_step_change(loss, params)
-    assert after < before - 0.0005 * before  # at least a quarter of the first-order prediction
+    before, after, predicted = gradient_step_change(loss, params)
+    assert after < before - predicted / 4  # at least a quarter of the first-order prediction
 
 
 def test_gm_keeps_the_part_labels_of_its_real_initialisation() -> None:

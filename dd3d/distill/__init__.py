@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from dd3d.distill.base import DistillContext, Method
 
@@ -19,7 +20,13 @@ METHODS = {
 }
 
 
-def build_method(name: str, ctx: DistillContext) -> Method:
-    """Instantiate method ``name`` (a key of :data:`METHODS`) in ``ctx``."""
+def build_method(name: str, ctx: DistillContext, state: dict[str, Any] | None = None) -> Method:
+    """Instantiate method ``name`` (a key of :data:`METHODS`) in ``ctx``, then restore ``state`` (a
+    resumed run) or run its one-off start (:meth:`Method.start`, a new run)."""
     module, cls = METHODS[name].split(":")
-    return getattr(importlib.import_module(module), cls)(ctx)
+    method: Method = getattr(importlib.import_module(module), cls)(ctx)
+    if state is not None:
+        method.load_state_dict(state)
+    else:
+        method.start()
+    return method

@@ -24,7 +24,7 @@ from torch import nn
 from dd3d.config import Config
 from dd3d.data.base import PointCloudSet
 from dd3d.data.prepare import resample
-from dd3d.data.transforms import augment, normalize_unit_sphere
+from dd3d.data.transforms import augment, gather_points, normalize_unit_sphere, random_subset_indices
 from dd3d.distill import distributed
 from dd3d.errors import ConfigError
 from dd3d.models import build_network
@@ -47,8 +47,10 @@ class SyntheticSet:
 class DistillContext:
     """What every method needs: config, real training clouds grouped by class, device and RNG.
 
-    ``real`` holds the training split at ``distill.resolution`` (what the matching sees);
-    ``real_full`` the same clouds at ``eval.resolution`` (what coresets hand to evaluation).
+    ``real`` holds the training split at ``distill.resolution`` (one fixed subset of points per
+    cloud); ``real_full`` the same clouds at ``eval.resolution`` (what coresets hand to evaluation);
+    ``real_source`` the same clouds at ``data.resolution`` (default ``real_full``), from which
+    ``distill.real_sampling: fresh`` draws a new subset of points for every real batch.
     """
 
     cfg: Config
@@ -57,10 +59,13 @@ class DistillContext:
     real_full: PointCloudSet
     device: torch.device
     seed: int
+    real_source: PointCloudSet | None = None
     rng: torch.Generator = field(init=False)
     by_class: list[np.ndarray] = field(init=False)
     real_points: torch.Tensor = field(init=False)
     real_parts: torch.Tensor | None = field(init=False)
+    source_points: torch.Tensor | None = field(init=False)
+    source_parts: torch.Tensor | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.rng = torch.Generator().manual_seed(self.seed)
@@ -72,6 +77,11 @@ class DistillContext:
             raise DataError(f"{self.real.source}: no training clouds for class(es) {', '.join(empty)}")
         self.real_points = torch.from_numpy(self.real.points).to(self.device)
         self.real_parts = None if self.real.parts is None else torch.from_numpy(self.real.parts).to(self.device)
+        source = self.real_source if self.real_source is not None else self.real_full
+        fresh = self.cfg.distill.real_sampling == "fresh" and source.points.shape[1] > self.real.points.shape[1]
+        # fresh draws need more points than the matching uses; otherwise they are the fixed clouds
+        self.source_points = torch.from_numpy(source.points).to(self.device) if fresh else None
+        self.source_parts = None if not fresh or source.parts is None else torch.from_numpy(source.parts).to(self.device)
 
     @property
     def cpc(self) -> int:
@@ -88,14 +98,38 @@ class DistillContext:
             torch.randint(len(pool), (n,), generator=self.rng).numpy()
         return pool[pick]
 
+    def real_clouds(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The training clouds ``index`` at ``distill.resolution`` as the matching sees them, and their
+        part labels (segmentation) or None: with ``distill.real_sampling: fresh`` a new random subset of
+        each cloud's points at ``data.resolution`` (drawn from ``rng``), re-normalised to the unit sphere
+        (the release); else the subset fixed when the data was prepared."""
+        rows = torch.from_numpy(index).to(self.device)
+        if self.source_points is None:
+            return self.real_points[rows], None if self.real_parts is None else self.real_parts[rows]
+        points = self.source_points[rows]
+        pick = random_subset_indices(len(index), points.shape[1], self.real.points.shape[1], self.rng).to(self.device)
+        parts = None if self.source_parts is None else gather_points(self.source_parts[rows], pick)
+        return normalize_unit_sphere(gather_points(points, pick)), parts
+
     def real_batch(self, c: int, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``distill.real_batch`` real clouds of class ``c`` (augmented if configured) and their part
-        labels (segmentation) or None."""
-        index = torch.from_numpy(self.sample_indices(c, n or self.cfg.distill.real_batch)).to(self.device)
-        points = self.real_points[index]
+        """``distill.real_batch`` real clouds of class ``c`` (:meth:`real_clouds`, augmented if
+        configured) and their part labels (segmentation) or None."""
+        points, parts = self.real_clouds(self.sample_indices(c, n or self.cfg.distill.real_batch))
         if self.cfg.distill.augment_real:
             points = augment(points, self.cfg.augment, self.rng)
-        return points, None if self.real_parts is None else self.real_parts[index]
+        return points, parts
+
+    def real_epoch(self, generator: torch.Generator) -> PointCloudSet:
+        """The whole training split at ``distill.resolution`` for one pass of a network trained on real
+        data (TM's experts): ``real``, or with fresh sampling a new subset of every cloud's points."""
+        if self.source_points is None:
+            return self.real
+        saved, self.rng = self.rng, generator
+        try:
+            points, parts = self.real_clouds(np.arange(len(self.real)))
+        finally:
+            self.rng = saved
+        return self.real.with_points(points.cpu().numpy(), None if parts is None else parts.cpu().numpy())
 
     @torch.no_grad()
     def freeze_batchnorm(self, net: nn.Module, classes: Sequence[int] | None = None,
@@ -103,8 +137,8 @@ class DistillContext:
         """Set every BatchNorm's statistics from ``distill.batchnorm_clouds`` real clouds per class,
         then freeze them (eval mode) for gradient matching, as DC does; no-op without BatchNorm.
 
-        The clouds of every class are drawn (the same draws in every process), but only those of
-        ``classes`` (default: all) are forwarded here; each layer's moments are added class by class
+        The clouds of every class are drawn (:meth:`real_clouds`; the same draws in every process), but
+        only those of ``classes`` (default: all) are forwarded here; each layer's moments are added class by class
         in float64 and ``reduce`` (an in-place sum over processes) adds the other processes' before
         the layer normalises, so the statistics are those of all classes' clouds in one batch (what
         train-mode BatchNorm computes), whichever process holds which classes.
@@ -113,9 +147,10 @@ class DistillContext:
         if not norms:
             return
         n = self.cfg.distill.batchnorm_clouds
-        picks = [self.sample_indices(c, n) for c in range(self.num_classes)]
+        picks = np.stack([self.sample_indices(c, n) for c in range(self.num_classes)])
+        clouds = self.real_clouds(picks.reshape(-1))[0].unflatten(0, picks.shape)  # drawn for all classes
         classes = range(self.num_classes) if classes is None else classes
-        index = np.concatenate([picks[c] for c in classes])
+        index = picks[list(classes)].reshape(-1)
         unbias: list[tuple[nn.Module, float]] = []
         hooks = [m.register_forward_pre_hook(partial(_batch_moments, blocks=len(classes), reduce=reduce, unbias=unbias))
                  for m in norms]
@@ -123,18 +158,19 @@ class DistillContext:
             m.eval()  # normalise with the running statistics the hook has just set
         try:
             labels = torch.from_numpy(self.real.labels[index]).to(self.device)
-            self.task.logits(net, self.real_points[torch.from_numpy(index).to(self.device)], labels)
+            self.task.logits(net, clouds[list(classes)].flatten(0, 1), labels)
         finally:
             for hook in hooks:
                 hook.remove()
         for m, factor in unbias:
             m.running_var.mul_(factor)  # stored unbiased, as train-mode BatchNorm does
 
-    def new_network(self, rotator: Rotator | None = None) -> nn.Module:
-        """A freshly initialised backbone wrapped by the rotator (drawn from the context's RNG)."""
+    def new_network(self, rotator: Rotator | None = None, kind: str | None = None) -> nn.Module:
+        """A freshly initialised backbone (for the task, or ``kind``) wrapped by the rotator (drawn from
+        the context's RNG)."""
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=self.rng)))
         rotator = rotator if rotator is not None else self.make_rotator()
-        return build_network(self.cfg.model.name, self.task.kind, self.task.num_classes, rotator,
+        return build_network(self.cfg.model.name, kind or self.task.kind, self.task.num_classes, rotator,
                              self.task.num_parts, self.cfg.model.size).to(self.device)
 
     def stream(self, *key: int) -> torch.Generator:
@@ -161,9 +197,11 @@ class DistillContext:
         """Labels of the K·cpc synthetic clouds: class c owns rows c·cpc … c·cpc+cpc−1."""
         return torch.arange(self.num_classes, device=self.device).repeat_interleave(self.cpc)
 
-    def initial_real(self) -> tuple[torch.Tensor, np.ndarray]:
-        """cpc random real clouds per class (the DC initialisation) and their training indices."""
-        index = np.concatenate([self.sample_indices(c, self.cpc) for c in range(self.num_classes)])
+    def initial_real(self, index: np.ndarray | None = None) -> tuple[torch.Tensor, np.ndarray]:
+        """The real clouds ``index`` (default: cpc random ones per class, the DC initialisation) at
+        ``distill.resolution`` and their training indices."""
+        if index is None:
+            index = np.concatenate([self.sample_indices(c, self.cpc) for c in range(self.num_classes)])
         return self.real_points[torch.from_numpy(index).to(self.device)].clone(), index
 
 
@@ -237,6 +275,14 @@ class Method(abc.ABC):
                               "processes; only gradient-matching methods (e.g. gm, dd3d) run distributed")
         self.ctx = ctx
         self.losses: list[float] = []
+
+    def start(self) -> None:
+        """Work done once before the first iteration of a new run, not when resuming (e.g. DD3D's warm
+        start); called by :func:`dd3d.distill.build_method`."""
+
+    def report(self) -> dict[str, Any]:
+        """Method-specific facts for the run summary (``distill.json``)."""
+        return {}
 
     @abc.abstractmethod
     def step(self, iteration: int) -> float:

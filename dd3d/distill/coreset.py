@@ -5,10 +5,7 @@ iterate (``iterative = False``). The selected clouds are handed to evaluation fr
 ``ctx.real_full`` (the same clouds at ``eval.resolution``), in class-block order: class c owns rows
 c·cpc … c·cpc+cpc−1, like :meth:`DistillContext.synthetic_labels`.
 
-Herding and K-Center select in a feature space: the 1024-d max-pooled embedding
-``backbone.embed(rotator(points))`` of a *randomly initialised* PointNet drawn from the context, on
-the clouds at ``distill.resolution``. No pretrained weights may be downloaded, so we use random
-features; the DC codebase uses a trained ConvNet instead.
+Herding and K-Center select in the random-PointNet feature space of :mod:`dd3d.distill.selection`:
 
 - Herding: greedy mean matching; pick i minimising ‖μ − (Σ_selected f + f_i)/(k+1)‖ (the DC
   codebase's herding).
@@ -21,53 +18,14 @@ take every cloud once, then repeat their order cyclically.
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from dd3d.distill.base import DistillContext, Method, SyntheticSet
+from dd3d.distill.selection import Order, herding_order, kcenter_order, select_per_class
 from dd3d.distill.tensors import export_clouds, require_classification
-
-FEATURE_BATCH = 64  # clouds embedded at once (the (B, 1024, P) activation bounds memory)
-
-
-@torch.no_grad()
-def embed_real(ctx: DistillContext) -> torch.Tensor:
-    """Features (N, 1024) of every training cloud from a fresh random network drawn from ``ctx``."""
-    net = ctx.new_network(ctx.make_rotator()).eval()
-    return torch.cat([net.backbone.embed(net.rotator(ctx.real_points[start:start + FEATURE_BATCH]))
-                      for start in range(0, len(ctx.real_points), FEATURE_BATCH)])
-
-
-def herding_order(features: torch.Tensor, n: int) -> np.ndarray:
-    """Indices (n ≤ len(features)) chosen greedily so the running mean tracks the mean feature."""
-    mean = features.mean(dim=0)
-    chosen: list[int] = []
-    total = torch.zeros_like(mean)
-    available = torch.ones(len(features), dtype=torch.bool)
-    for k in range(n):
-        distance = (mean - (total + features) / (k + 1)).norm(dim=1)
-        distance[~available] = float("inf")
-        i = int(distance.argmin())
-        chosen.append(i)
-        total += features[i]
-        available[i] = False
-    return np.array(chosen, dtype=np.int64)
-
-
-def kcenter_order(features: torch.Tensor, n: int) -> np.ndarray:
-    """Indices (n ≤ len(features)): the cloud nearest the mean, then repeatedly the farthest from those chosen."""
-    i = int((features - features.mean(dim=0)).norm(dim=1).argmin())
-    chosen = [i]
-    nearest = torch.full((len(features),), float("inf"))
-    for _ in range(n - 1):
-        nearest = torch.minimum(nearest, (features - features[i]).norm(dim=1))
-        nearest[chosen] = -1.0  # never re-pick a chosen cloud, even among duplicates
-        i = int(nearest.argmax())
-        chosen.append(i)
-    return np.array(chosen, dtype=np.int64)
-
 
 class Coreset(Method):
     """Real training clouds selected once; ``self.indices`` index ``ctx.real``/``ctx.real_full``."""
@@ -76,10 +34,10 @@ class Coreset(Method):
 
     def __init__(self, ctx: DistillContext) -> None:
         super().__init__(ctx)
-        self.indices = np.concatenate(self.select())
+        self.indices = self.select()
 
     @abc.abstractmethod
-    def select(self) -> list[np.ndarray]:
+    def select(self) -> np.ndarray:
         """cpc training indices per class, class by class."""
 
     def step(self, iteration: int) -> float:
@@ -106,24 +64,18 @@ class RandomCoreset(Coreset):
 
     name = "random"
 
-    def select(self) -> list[np.ndarray]:
-        return [self.ctx.sample_indices(c, self.ctx.cpc) for c in range(self.ctx.num_classes)]
+    def select(self) -> np.ndarray:
+        return np.concatenate([self.ctx.sample_indices(c, self.ctx.cpc) for c in range(self.ctx.num_classes)])
 
 
 class FeatureCoreset(Coreset):
-    """Greedy selection per class in the random-PointNet feature space (see the module docstring)."""
+    """Greedy selection per class in the random-PointNet feature space (:func:`select_per_class`)."""
 
-    #: the greedy rule: (class features, n) -> indices into the features of the n clouds to keep
-    order: Callable[[torch.Tensor, int], np.ndarray]
+    order: Order
 
-    def select(self) -> list[np.ndarray]:
+    def select(self) -> np.ndarray:
         require_classification(self.ctx, self.name)
-        features = embed_real(self.ctx).cpu()
-        picks = []
-        for pool in self.ctx.by_class:
-            order = self.order(features[torch.from_numpy(pool)], min(self.ctx.cpc, len(pool)))
-            picks.append(pool[np.resize(order, self.ctx.cpc)])
-        return picks
+        return select_per_class(self.ctx, self.order)
 
 
 class Herding(FeatureCoreset):

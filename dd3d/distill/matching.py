@@ -3,7 +3,8 @@
 Per iteration: a fresh network; for each outer step the per-class layer-wise distance between the
 gradient of the loss on real clouds (detached) and on the class's synthetic clouds (with
 ``create_graph``), summed over classes, drives one optimiser step on the synthetic representation;
-between outer steps the network is trained for ``inner`` epochs on the regenerated synthetic set.
+between outer steps the network is trained for ``inner`` epochs on the regenerated synthetic set (SGD
+``distill.net_lr``, ×``net_lr_gamma`` every ``net_lr_step`` epochs; null: once, at half of outer × inner).
 
 Segmentation (Eq. 14, Algorithm 1): the loss is the per-point cross-entropy of PointNetSeg given
 the category; per-part outer steps match, for every part of the class, the gradient of the loss
@@ -37,7 +38,12 @@ GM_SCHEDULE = {1: (1, 1), 10: (10, 50), 50: (50, 10)}
 # segmentation, every gradient-matching method (REFERENCE.md "Segmentation distillation")
 SEG_SCHEDULE = {1: (10, 1), 10: (10, 2)}
 # first element of the random-stream keys (DistillContext.drawing)
-NETWORK, BATCHNORM, CLASS, INNER = range(4)
+NETWORK, BATCHNORM, CLASS, INNER, WARM_START = range(5)
+
+
+def half(steps: int) -> int:
+    """The step size of a StepLR that decays once, at half of ``steps`` (the release's schedules)."""
+    return max(steps // 2, 1)
 
 
 def nearest_schedule(table: dict[int, tuple[int, int]], cpc: int) -> tuple[int, int]:
@@ -171,8 +177,10 @@ class GradientMatching(Method, abc.ABC):
         mode = self.ctx.cfg.distill.part_matching
         return mode == "part" or (mode == "alternate" and outer % 2 == 1)
 
-    def train_inner(self, net: nn.Module, net_optimizer: torch.optim.Optimizer) -> None:
-        """``inner`` epochs of the network (and rotator) on the detached synthetic set."""
+    def train_inner(self, net: nn.Module, net_optimizer: torch.optim.Optimizer,
+                    net_scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
+        """``inner`` epochs of the network (and rotator) on the detached synthetic set; the scheduler
+        steps after every epoch (``distill.net_lr_step``)."""
         ctx = self.ctx
         with torch.no_grad():
             batches = [self.synthetic_batch(c) for c in range(ctx.num_classes)]
@@ -190,6 +198,7 @@ class GradientMatching(Method, abc.ABC):
                 net_optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 net_optimizer.step()
+            net_scheduler.step()
 
     def step(self, iteration: int) -> float:
         """One iteration; across processes the partial gradients (and losses) of every outer step are
@@ -197,7 +206,10 @@ class GradientMatching(Method, abc.ABC):
         ctx = self.ctx
         with ctx.drawing(NETWORK, iteration):
             net = ctx.new_network(self.rotator)
-        net_optimizer = torch.optim.SGD(net.parameters(), lr=ctx.cfg.distill.net_lr)
+        d = ctx.cfg.distill
+        net_optimizer = torch.optim.SGD(net.parameters(), lr=d.net_lr)
+        net_step = d.net_lr_step if d.net_lr_step is not None else half(self.outer * self.inner)
+        net_scheduler = torch.optim.lr_scheduler.StepLR(net_optimizer, step_size=net_step, gamma=d.net_lr_gamma)
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         losses = []
         for outer in range(self.outer):
@@ -208,7 +220,7 @@ class GradientMatching(Method, abc.ABC):
             self.optimizer.step()
             if outer < self.outer - 1 and self.inner > 0:
                 with ctx.drawing(INNER, iteration, outer):
-                    self.train_inner(net, net_optimizer)
+                    self.train_inner(net, net_optimizer, net_scheduler)
         self.after_iteration()
         loss = float(np.mean(losses)) / self.ctx.num_classes
         self.losses.append(loss)

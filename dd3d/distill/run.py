@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from dd3d.config import Config, dataset_label, dump_config, rotator_kind
-from dd3d.data import load_train_split, prepare_at
+from dd3d.data import PointCloudSet, load_train_split, prepare_at
 from dd3d.device import describe, resolve_device
 from dd3d.distill import build_method
 from dd3d.distill.base import DistillContext, Method
@@ -41,14 +41,18 @@ SUMMARY_FILE = "distill.json"
 
 
 def build_context(cfg: Config, device: torch.device) -> DistillContext:
-    """Load the training split once and prepare it at the distillation and evaluation resolutions."""
+    """Load the training split once and prepare it at the distillation, evaluation and data resolutions."""
     split = cfg.data.train_split
     raw = load_train_split(cfg)
     if cfg.task == "classification":  # e.g. the built-in set: its part labels play no role
         raw = dataclasses.replace(raw, parts=None, part_names=None, category_parts=None)
-    real = prepare_at(raw, cfg, split, cfg.distill.resolution)
-    real_full = real if cfg.eval.resolution == cfg.distill.resolution else prepare_at(raw, cfg, split, cfg.eval.resolution)
-    return DistillContext(cfg, Task.of(cfg.task, real), real, real_full, device, cfg.seed)
+    prepared: dict[int, PointCloudSet] = {}
+    for points in (cfg.distill.resolution, cfg.eval.resolution, cfg.data.resolution):
+        if points not in prepared:
+            prepared[points] = prepare_at(raw, cfg, split, points)
+    real = prepared[cfg.distill.resolution]
+    return DistillContext(cfg, Task.of(cfg.task, real), real, prepared[cfg.eval.resolution], device, cfg.seed,
+                          real_source=prepared[cfg.data.resolution])
 
 
 def _checkpoint_state(method: Method, ctx: DistillContext, iteration: int, seconds: float) -> dict[str, Any]:
@@ -86,11 +90,10 @@ def _distill(cfg: Config, out: Path, group: Group, device: torch.device, resume:
     ctx = build_context(cfg, device)
     group.require_same("configs or training data", dump_config(cfg) + repr((ctx.real.class_names, len(ctx.real))))
     torch.manual_seed(cfg.seed)  # the method's own initialisation (e.g. generator weights)
-    method = build_method(cfg.distill.method, ctx)
+    state = load_checkpoint(out / CHECKPOINT_FILE) if resume else None
+    method = build_method(cfg.distill.method, ctx, None if state is None else state["method"])
     start_iteration, previous_seconds = 0, 0.0
-    if resume:
-        state = load_checkpoint(out / CHECKPOINT_FILE)
-        method.load_state_dict(state["method"])
+    if state is not None:
         ctx.rng.set_state(state["rng"])
         start_iteration, previous_seconds = int(state["iteration"]), float(state["seconds"])
     if group.is_main:
@@ -152,6 +155,7 @@ def _distill(cfg: Config, out: Path, group: Group, device: torch.device, resume:
         "part_partition": None if getattr(method, "partition", None) is None else method.partition.to_payload(),
         "loss_curve": [round(v, 6) for v in method.losses],
         "loss_definition": "per iteration: mean over outer steps of the matching loss, divided by the number of classes",
+        **method.report(),
         "processes": group.world,
         "all_reduce_bytes_per_iteration": (group.reduced_bytes - reduced_before) // max(total - start_iteration, 1),
     }

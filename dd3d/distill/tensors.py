@@ -16,6 +16,7 @@ from torch import nn
 from dd3d.data.prepare import resample
 from dd3d.data.transforms import normalize_unit_sphere
 from dd3d.distill.base import DistillContext, SyntheticSet
+from dd3d.distill.selection import herding_order, select_per_class
 from dd3d.errors import ConfigError
 
 #: generator used by ``synthetic`` when none is given, so exports are reproducible
@@ -51,7 +52,8 @@ class SyntheticTensors:
     points: nn.Parameter
 
     def init_points(self, init: torch.Tensor | None = None) -> None:
-        """``self.points`` from ``init`` or cpc random real clouds per class (``ctx.initial_real``).
+        """``self.points`` from ``init`` or cpc real clouds per class (``ctx.initial_real``): random ones,
+        or with ``distill.init_clouds: herding`` the herding coreset's choice.
 
         For segmentation the real clouds' part labels become ``self.parts`` (fixed; only the
         coordinates are learned, as GM on ShapeNet-part in the paper's Table 2).
@@ -60,7 +62,8 @@ class SyntheticTensors:
         if init is not None:
             points = init
         else:
-            points, index = self.ctx.initial_real()
+            chosen = select_per_class(self.ctx, herding_order) if self.ctx.cfg.distill.init_clouds == "herding" else None
+            points, index = self.ctx.initial_real(chosen)
             if self.ctx.real_parts is not None:
                 self.parts = self.ctx.real_parts[torch.from_numpy(index).to(self.ctx.device)].clone()
         self.points = nn.Parameter(points.detach().clone())

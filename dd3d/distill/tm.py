@@ -1,7 +1,7 @@
 """TM: matching training trajectories (MTT, Cazenavette et al. 2022) on synthetic point tensors.
 
 Experts: ``distill.tm.experts`` PointNets (behind a fixed rotator from the context, never trained)
-are trained on the full real training set at ``distill.resolution`` with plain SGD (lr
+are trained on the full real training set at ``distill.resolution`` (``distill.real_sampling``) with plain SGD (lr
 ``tm.expert_lr``, no momentum, no weight decay, batch 256, the configured augmentation); the flat
 parameter vector is recorded at initialisation and after each of ``tm.expert_epochs`` epochs. Each
 expert is cached in its own file ``<cache_dir>/tm-<dataset>-<hash>-<i>.pt``, where the hash covers
@@ -59,7 +59,7 @@ def expert_settings(cfg: Config) -> dict[str, Any]:
     """Every setting that determines an expert trajectory (hashed into the cache file name)."""
     tm = cfg.distill.tm
     return {"version": CACHE_VERSION, "task": cfg.task, "data": dataclasses.asdict(cfg.data),
-            "distill_resolution": cfg.distill.resolution, "model": dataclasses.asdict(cfg.model),
+            "distill_resolution": cfg.distill.resolution, "real_sampling": cfg.distill.real_sampling, "model": dataclasses.asdict(cfg.model),
             "rotator": rotator_kind(cfg), "augment": dataclasses.asdict(cfg.augment), "seed": cfg.seed,
             "epochs": tm.expert_epochs, "lr": tm.expert_lr, "batch": EXPERT_BATCH}
 
@@ -77,7 +77,8 @@ def expert_training(cfg: Config) -> TrainConfig:
 
 
 def train_expert(ctx: DistillContext, rotator: Rotator, index: int, bar: tqdm | None = None) -> torch.Tensor:
-    """Train expert ``index`` on ``ctx.real``; its trajectory (expert_epochs + 1, n_params) on the CPU."""
+    """Train expert ``index`` on the real training split (:meth:`DistillContext.real_epoch`: fresh points
+    every epoch with ``distill.real_sampling: fresh``); its trajectory (expert_epochs + 1, n_params) on the CPU."""
     cfg = ctx.cfg
     seed = cfg.seed * 1_000_003 + index
     torch.manual_seed(seed)
@@ -87,7 +88,7 @@ def train_expert(ctx: DistillContext, rotator: Rotator, index: int, bar: tqdm | 
                       torch.Generator().manual_seed(seed))
     snapshots = [flat_parameters(backbone).cpu()]
     for _ in range(train.epochs):
-        train_epoch(run, ctx.task, ctx.real, train, cfg.augment, ctx.device)
+        train_epoch(run, ctx.task, ctx.real_epoch(run.generator), train, cfg.augment, ctx.device)
         snapshots.append(flat_parameters(backbone).cpu())
         if bar is not None:
             bar.update()

@@ -181,18 +181,17 @@ class Trainer:
         from dd3d.io import load_checkpoint
 
         torch.manual_seed(self.cfg.seed)
-        methods = {name: build_method(name, data.ctx) for name in data.methods}
-        if self.resume is not None:
-            state = load_checkpoint(self.resume, what="lab checkpoint")
-            if state.get("format") != CHECKPOINT_FORMAT or set(state.get("methods", {})) != set(methods):
-                raise DD3DError(f"{self.resume}: not a dd3d-lab checkpoint of methods {', '.join(methods)}")
-            try:
-                for name, method in methods.items():
-                    method.load_state_dict(state["methods"][name])
-            except (RuntimeError, KeyError, ValueError):
-                raise DD3DError(f"{self.resume}: checkpoint does not match this config "
-                                "(different dataset, cpc or generator size?)") from None
-            data.ctx.rng.set_state(state["rng"])
+        if self.resume is None:
+            return {name: build_method(name, data.ctx) for name in data.methods}
+        state = load_checkpoint(self.resume, what="lab checkpoint")
+        if state.get("format") != CHECKPOINT_FORMAT or set(state.get("methods", {})) != set(data.methods):
+            raise DD3DError(f"{self.resume}: not a dd3d-lab checkpoint of methods {', '.join(data.methods)}")
+        try:
+            methods = {name: build_method(name, data.ctx, state["methods"][name]) for name in data.methods}
+        except (RuntimeError, KeyError, ValueError):
+            raise DD3DError(f"{self.resume}: checkpoint does not match this config "
+                            "(different dataset, cpc or generator size?)") from None
+        data.ctx.rng.set_state(state["rng"])
         return methods
 
     def _loop(self, data: SharedData, methods: dict[str, Method]) -> None:
