@@ -1,49 +1,69 @@
-"""Table-1-style accuracy grid: every method × dataset × setting × cpc, distilled then evaluated.
+"""Table-1-style accuracy grid on ModelNet10: every method × setting × cpc × distillation seed.
 
-    python benchmarks/accuracy.py --quick    # CPU profile (~30-40 min on 2 cores; reduced settings, printed)
-    python benchmarks/accuracy.py --paper    # the configs' paper settings (GPU; hours)
+    python benchmarks/accuracy.py --quick    # equal budget of 200 updates, 3 seeds (2 CPU cores: many hours, resumable)
+    python benchmarks/accuracy.py --paper    # the configs' paper settings (400 iterations, Table 8 evaluation; GPU)
 
-Each cell is a run folder under ``--out`` (default runs/bench-accuracy/<profile>): `dd3d distill` then
-`dd3d eval`; finished cells are skipped, so an interrupted grid resumes. The table at the end is
-`dd3d table` over all cells (final-epoch OA, mean ± std over evaluation runs). Datasets whose files
-are absent (ModelNet10 outside this build machine) are reported as skipped.
+Quick profile ("equal budget"): every iterative method updates its synthetic set 200 times, each update
+from 32 real clouds per class at 256 points (drawn fresh every step), without real-side augmentation:
+gradient matching (gm, pcc, dd3d) runs 20 iterations × 10 outer steps × 1 inner epoch (the reference
+benchmark's loop, benchmarks/reference.py), and the methods with one update per iteration (dm, sadm, tm)
+run 200 iterations. An update of dd3d costs more than one of dm (a second-order gradient through the
+generator), so the budget is equal in updates and real data seen, not in time: distill.json records each
+cell's wall time. Evaluation as the reference benchmark (PointNet, Adam, cosine, batch 256, 100 epochs,
+1,024 points, 3 runs, final epoch). Each cell is reported as mean ± std over distillation seeds 0-2.
+Cells run cpc 1 first; each is a resumable run folder under ``--out``.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from grid import REPO, Cell, grid_parser, run_grid
+from grid import REPO, Cell, Evaluation, grid_parser, run_grid
 from harness import profile_of
+from reference import EVAL, LOOP
+from seeds import summarise
 
-METHODS = ["random", "herding", "kcenter", "gm", "dm", "tm", "dd3d"]
+METHODS = ["random", "herding", "kcenter", "gm", "dm", "sadm", "pcc", "dd3d", "tm"]
+SEEDS = [0, 1, 2]
+SETTINGS = ["aligned", "rotated"]
+CPCS = [1, 10]
+#: the loop's budget in updates of the synthetic set; LOOP fixes 10 outer steps × 1 inner epoch per iteration
+UPDATES = 200
+MATCHING = {"gm", "pcc", "dd3d"}
+TM_QUICK = ["distill.tm.experts=2", "distill.tm.expert_epochs=10", "distill.tm.max_start_epoch=5",
+            "distill.tm.target_epochs=2", "distill.tm.student_steps=10"]
 
-# Reduced settings that fit a 2-core CPU; every value here is a named deviation from the paper.
-QUICK = [
-    "distill.iterations=10", "distill.resolution=256", "distill.real_batch=16",
-    "distill.outer_loop=5", "distill.inner_loop=1",
-    "distill.tm.experts=1", "distill.tm.expert_epochs=3", "distill.tm.max_start_epoch=1",
-    "distill.tm.target_epochs=1", "distill.tm.student_steps=5",
-    "eval.resolution=512", "eval.epochs=30", "eval.step_size=15", "eval.runs=2", "eval.test_every=0",
-]
-PROFILES = {
-    "quick": {"datasets": {"modelnet10.yaml": [], "shapes.yaml": ["data.builtin.train_per_class=40"]},
-              "settings": ["aligned", "rotated"], "cpcs": [1, 10], "overrides": QUICK},
-    "paper": {"datasets": {"modelnet10.yaml": [], "shapes.yaml": []},
-              "settings": ["aligned", "rotated"], "cpcs": [1, 10], "overrides": []},
-}
+
+def budget(method: str, profile: str) -> list[str]:
+    """The method's share of the equal budget (quick), or the configs' paper settings."""
+    if profile == "paper":
+        return []
+    shared = [o for o in LOOP if not o.startswith(("data.setting", "distill.cpc"))] + EVAL + ["eval.epochs=100"]
+    if method in MATCHING:
+        return shared + [f"distill.iterations={UPDATES // 10}"]
+    extra = TM_QUICK if method == "tm" else []
+    return [o for o in shared if not o.startswith(("distill.outer_loop", "distill.inner_loop"))] + extra + \
+        [f"distill.iterations={UPDATES}"]
+
+
+def cell_name(setting: str, cpc: int, method: str, seed: int) -> str:
+    return f"modelnet10-{setting}-cpc{cpc}-{method}-s{seed}"
 
 
 def main() -> None:
     parser = grid_parser(__doc__, "methods", METHODS)
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma-separated distillation seeds")
     args = parser.parse_args()
     name = profile_of(parser, args)
-    spec = PROFILES[name]
-    cells = [Cell(f"{Path(config).stem}-{setting}-cpc{cpc}-{method}", config, spec["overrides"] + extra + [
-                 f"data.setting={setting}", f"distill.method={method}", f"distill.cpc={cpc}"])
-             for config, extra in spec["datasets"].items() for setting in spec["settings"]
-             for cpc in spec["cpcs"] for method in args.methods.split(",")]
-    run_grid(cells, args.out or REPO / "runs" / "bench-accuracy" / name, f"Accuracy grid ({name} profile)",
-             spec["overrides"])
+    methods, seeds = args.methods.split(","), [int(s) for s in args.seeds.split(",")]
+    cells = [Cell(cell_name(setting, cpc, method, seed), "modelnet10.yaml", budget(method, name) + [
+                 f"data.setting={setting}", f"distill.method={method}", f"distill.cpc={cpc}", f"seed={seed}"],
+                  [Evaluation()])
+             for cpc in CPCS for setting in SETTINGS for seed in seeds for method in methods]
+    out = args.out or REPO / "runs" / "bench-accuracy" / name
+    run_grid(cells, out, f"Accuracy grid ({name} profile)", budget("dd3d", name), table=False)
+    print("\n| setting | cpc | " + " | ".join(methods) + " |\n|---|---|" + "---|" * len(methods))
+    for cpc in CPCS:
+        for setting in SETTINGS:
+            row = [summarise([out / cell_name(setting, cpc, m, s) / "eval" for s in seeds]) for m in methods]
+            print(f"| {setting} | {cpc} | " + " | ".join("—" if r is None else f"{r.cell()} ({r.seeds})" for r in row) + " |")
 
 
 if __name__ == "__main__":

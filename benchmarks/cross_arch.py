@@ -1,18 +1,16 @@
 """Table-3-style cross-architecture grid: sets distilled with PointNet, evaluated by training other backbones.
 
     python benchmarks/cross_arch.py --quick    # ModelNet10, GM / DD3D at cpc 10, small backbones, reduced settings (printed)
-    python benchmarks/cross_arch.py --paper    # ModelNet10 and built-in, GM / DM / DD3D, paper settings, full backbones (GPU)
+    python benchmarks/cross_arch.py --paper    # ModelNet10, GM / DM / DD3D, paper settings, full backbones (GPU)
 
-The distilled sets are the cells of benchmarks/accuracy.py with the same profile (same names, settings
-and default folder), so after the accuracy grid only the evaluations run here. Each backbone's
+The distilled sets are the seed-0 cells of benchmarks/accuracy.py with the same profile (same names,
+settings and default folder), so after the accuracy grid only the evaluations run here. Each backbone's
 evaluation goes to ``<cell>/xeval-<backbone>``; the table has one column per backbone (``dd3d table
 --by backbone``).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from accuracy import PROFILES
+from accuracy import budget, cell_name
 from grid import REPO, Cell, Evaluation, grid_parser, run_grid
 from harness import profile_of
 
@@ -21,10 +19,10 @@ from dd3d.models import CLASSIFIERS
 # per profile: which of the accuracy grid's cpc-10 sets, and the evaluation settings on top of its own
 # (quick: named deviations from the paper that fit about 30 minutes of a 2-core CPU)
 CROSS = {
-    "quick": {"datasets": ["modelnet10.yaml"], "methods": ["gm", "dd3d"],
+    "quick": {"methods": ["gm", "dd3d"],
               "evaluation": ["model.size=small", "eval.resolution=256", "eval.runs=1", "eval.epochs=20",
                              "eval.step_size=10"]},
-    "paper": {"datasets": ["modelnet10.yaml", "shapes.yaml"], "methods": ["gm", "dm", "dd3d"], "evaluation": []},
+    "paper": {"methods": ["gm", "dm", "dd3d"], "evaluation": []},
 }
 
 
@@ -32,14 +30,13 @@ def main() -> None:
     parser = grid_parser(__doc__, "backbones", list(CLASSIFIERS))
     args = parser.parse_args()
     name = profile_of(parser, args)
-    spec, cross = PROFILES[name], CROSS[name]
+    cross = CROSS[name]
     evaluations = [Evaluation(f"xeval-{b}", cross["evaluation"], b) for b in args.backbones.split(",")]
-    cells = [Cell(f"{Path(config).stem}-aligned-cpc10-{method}", config, spec["overrides"] + spec["datasets"][config] + [
-                  "data.setting=aligned", f"distill.method={method}", "distill.cpc=10"], evaluations)
-             for config in cross["datasets"] for method in cross["methods"]]
+    cells = [Cell(cell_name("aligned", 10, method, 0), "modelnet10.yaml", budget(method, name) + [
+                  "data.setting=aligned", f"distill.method={method}", "distill.cpc=10", "seed=0"], evaluations)
+             for method in cross["methods"]]
     run_grid(cells, args.out or REPO / "runs" / "bench-accuracy" / name,
-             f"Cross-architecture grid ({name} profile)", spec["overrides"] + cross["evaluation"], by="backbone")
-
+             f"Cross-architecture grid ({name} profile)", budget("dd3d", name) + cross["evaluation"], by="backbone")
 
 if __name__ == "__main__":
     main()

@@ -1,47 +1,82 @@
-"""Accuracy against the number of distillation iterations: DD3D (a generator trained from scratch) vs
-GM (point tensors that start as real clouds).
+"""Accuracy against distillation iterations, and what the warm start (``distill.generator.init=real``) adds.
 
-    python benchmarks/iterations.py --quick    # built-in shapes, aligned, cpc 1, 10/40/160 iterations (~30 min, 2 CPU cores)
-    python benchmarks/iterations.py --paper    # ModelNet10, aligned, cpc 1, 50/100/200/400 iterations (GPU)
+    python benchmarks/iterations.py --quick   # 0/5/20/80 iterations, ModelNet10 + built-in parts, cpc 1 and 10 (2 CPU cores: hours)
+    python benchmarks/iterations.py --paper   # 0/50/100/200/400 iterations, same cells (GPU)
 
-Why: the quick accuracy grid gives every method the same 10 iterations, which favours methods that
-start from real clouds. This grid shows how many iterations DD3D needs to catch up. Settings are the
-accuracy grid's (benchmarks/accuracy.py) apart from ``distill.iterations``; cells are resumable.
+Columns: herding (the coreset; iterations do not apply), gm-herding (GM started from the herding clouds,
+``distill.init_clouds=herding``), dd3d (the paper: generator from noise) and dd3d-warm (generator first
+fitted to the same herding clouds). 0 iterations is the starting point itself. Loop and evaluation are the
+reference benchmark's (benchmarks/reference.py) for ModelNet10 and the segmentation grid's for the
+built-in parts set (benchmarks/segmentation.py); each cell is mean ± std over distillation seeds.
+Segmentation cells also report part coherence of the distilled set (within-part / total variance).
 """
 from __future__ import annotations
 
-from accuracy import PROFILES
-from grid import REPO, Cell, grid_parser, run_grid
+import h5py
+import numpy as np
+from grid import REPO, Cell, Evaluation, grid_parser, run_grid
 from harness import profile_of
+from reference import EVAL, LOOP
+from seeds import summarise
+from segmentation import SEG_BUDGET
 
-from dd3d.table import collect
+from dd3d.metrics import part_coherence
 
-METHODS = ["gm", "dd3d"]
-SCHEDULES = {
-    "quick": {"config": "shapes.yaml", "iterations": [10, 40, 160]},
-    "paper": {"config": "modelnet10.yaml", "iterations": [50, 100, 200, 400]},
-}
+VARIANTS = {"herding": ["distill.method=herding"],
+            "gm-herding": ["distill.method=gm", "distill.init_clouds=herding"],
+            "dd3d": ["distill.method=dd3d"],
+            "dd3d-warm": ["distill.method=dd3d", "distill.generator.init=real"]}
+DATASETS = {"modelnet10": ("modelnet10.yaml", [o for o in LOOP if not o.startswith("distill.cpc")] + EVAL +
+                           ["eval.epochs=100"]),
+            "parts": ("shapes-seg.yaml", SEG_BUDGET)}
+ITERATIONS = {"quick": [0, 5, 20, 80], "paper": [0, 50, 100, 200, 400]}
+SEEDS = [0, 1, 2]
+
+
+def cell_name(dataset: str, cpc: int, variant: str, iterations: int, seed: int) -> str:
+    return f"{dataset}-cpc{cpc}-{variant}-it{iterations}-s{seed}"
+
+
+def coherence(folder) -> float | None:
+    """Mean part coherence of a segmentation run's synthetic.h5 (None for classification sets)."""
+    with h5py.File(folder / "synthetic.h5", "r") as f:
+        if "pid" not in f:
+            return None
+        return float(np.mean([part_coherence(c, p) for c, p in zip(f["data"][:], f["pid"][:])]))
 
 
 def main() -> None:
-    parser = grid_parser(__doc__, "methods", METHODS)
+    parser = grid_parser(__doc__, "variants", list(VARIANTS))
+    parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of modelnet10, parts")
+    parser.add_argument("--cpcs", default="1,10", help="comma-separated cpc values")
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma-separated distillation seeds")
     args = parser.parse_args()
     name = profile_of(parser, args)
-    spec, schedule = PROFILES[name], SCHEDULES[name]
-    config = schedule["config"]
-    extra = spec["datasets"][config]
-    cells = [Cell(f"{config.removesuffix('.yaml')}-aligned-cpc1-{method}-it{n}", config, spec["overrides"] + extra + [
-                  "data.setting=aligned", f"distill.method={method}", "distill.cpc=1", f"distill.iterations={n}"])
-             for n in schedule["iterations"] for method in args.methods.split(",")]
-    methods = args.methods.split(",")
-    folders = run_grid(cells, args.out or REPO / "runs" / "bench-iterations" / name,
-                       f"Accuracy by distillation iterations ({name} profile)", spec["overrides"], table=False)
-    found = {f.parent.name: m for f, m in zip(folders, collect(folders))}
-    print("| iterations | " + " | ".join(methods) + " |\n|---" * 1 + "|---" * len(methods) + "|")
-    for n in schedule["iterations"]:
-        row = [found.get(f"{config.removesuffix('.yaml')}-aligned-cpc1-{m}-it{n}") for m in methods]
-        print(f"| {n} | " + " | ".join("—" if r is None else f"{100 * r['oa_mean']:.2f} ± {100 * r['oa_std']:.2f}"
-                                       for r in row) + " |")
+    variants, datasets = args.variants.split(","), args.datasets.split(",")
+    cpcs, seeds = [int(c) for c in args.cpcs.split(",")], [int(s) for s in args.seeds.split(",")]
+    steps = ITERATIONS[name]
+
+    def counts(variant: str) -> list[int]:
+        return [0] if variant == "herding" else steps
+
+    cells = [Cell(cell_name(d, cpc, v, n, seed), DATASETS[d][0], DATASETS[d][1] + VARIANTS[v] + [
+                  f"distill.cpc={cpc}", f"distill.iterations={n}", f"seed={seed}"], [Evaluation()])
+             for d in datasets for cpc in cpcs for n in steps for seed in seeds for v in variants if n in counts(v)]
+    out = args.out or REPO / "runs" / "bench-iterations" / name
+    run_grid(cells, out, f"Accuracy by iterations ({name} profile)", [], table=False)
+    for d in datasets:
+        for cpc in cpcs:
+            print(f"\n{d}, cpc {cpc}: OA (%) mean ± std over seeds [part coherence]\n| iterations | "
+                  + " | ".join(variants) + " |\n|---|" + "---|" * len(variants))
+            for n in steps:
+                cells_text = []
+                for v in variants:
+                    folders = [out / cell_name(d, cpc, v, 0 if v == "herding" else n, s) for s in seeds]
+                    summary = summarise([f / "eval" for f in folders])
+                    done = [coherence(f) for f in folders if (f / "synthetic.h5").is_file()]
+                    tag = f" [{np.mean(done):.2f}]" if done and done[0] is not None else ""
+                    cells_text.append("—" if summary is None else summary.cell() + tag)
+                print(f"| {n} | " + " | ".join(cells_text) + " |")
 
 
 if __name__ == "__main__":

@@ -28,17 +28,18 @@ class SeedSummary:
         return f"{self.mean:.1f} ± {self.std:.1f}"
 
 
-def summarise(eval_folders: list[Path]) -> SeedSummary | None:
-    """The summary of the finished evaluations ``eval_folders`` (one per seed; missing ones are left out),
-    or None when none has finished. The distillation is the evaluation folder's parent."""
+def summarise(eval_folders: list[Path], metric: str = "oa") -> SeedSummary | None:
+    """The summary of ``metric`` (a metrics.json key stem: oa, instance_miou, class_miou) over the finished
+    evaluations ``eval_folders`` (one per seed; missing ones are left out), or None when none has finished.
+    The distillation is the evaluation folder's parent."""
     done = [f for f in eval_folders if (f / "metrics.json").is_file()]
     if not done:
         return None
     records = collect(done)
-    oa = np.array([100 * r["oa_mean"] for r in records])
+    oa = np.array([100 * r[f"{metric}_mean"] for r in records])
     distill_s = [json.loads((f.parent / "distill.json").read_text())["wall_time_s"] for f in done]
     return SeedSummary(len(done), float(oa.mean()), float(oa.std(ddof=1)) if len(oa) > 1 else 0.0,
-                       float(np.mean([100 * r["oa_std"] for r in records])), [round(float(v), 1) for v in oa],
+                       float(np.mean([100 * r[f"{metric}_std"] for r in records])), [round(float(v), 1) for v in oa],
                        float(np.mean(distill_s)), float(np.mean([r["wall_time_s"] for r in records])))
 
 

@@ -176,7 +176,8 @@ class DistillConfig:
     """Dataset distillation (paper §4, Table 7; REFERENCE.md loop schedule).
 
     ``outer_loop``/``inner_loop`` null means the reference schedule for the method, cpc and
-    setting. ``optimizer`` is the optimiser of the synthetic data of gm/dm/tm: ``adam`` (paper
+    setting. ``iterations: 0`` keeps the starting point (the initial real clouds, or the warm-started
+    generator), e.g. to measure what matching adds. ``optimizer`` is the optimiser of the synthetic data of gm/dm/tm: ``adam`` (paper
     Table 7: Adam, lr 1e-3, for every method) or ``sgd`` (the image codebases: momentum
     ``momentum``); ``lr`` null means 1e-3 for Adam, and for SGD the image codebases' rates (gm 0.1,
     dm 1.0, tm 0.1). The dd3d generator always uses Adam with ``weight_decay`` (Table 7); weight
@@ -205,7 +206,7 @@ class DistillConfig:
 
     method: Literal["random", "herding", "kcenter", "gm", "dm", "tm", "sadm", "pcc", "dd3d"] = "dd3d"
     cpc: int = _range(1, 1)
-    iterations: int = _range(400, 1)
+    iterations: int = _range(400, 0)
     resolution: int = _range(1024, 1)
     real_batch: int = _range(32, 1)
     outer_loop: int | None = _range(None, 1)

@@ -76,3 +76,12 @@ def with_category_names(metrics: dict[str, Any], class_names: list[str]) -> dict
 def summary_line(metrics: dict[str, Any]) -> str:
     """``key=value`` for the scalar metrics, e.g. ``oa=0.9012 instance_miou=0.7711``."""
     return " ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+
+
+def part_coherence(points: np.ndarray, parts: np.ndarray) -> float:
+    """Within-part share of a cloud's point variance: Σ_p n_p·var(points of p) / (N·var(points)), variances summed
+    over x, y, z. Near 1 when part labels carry no spatial information (parts interleaved), small when each part
+    is a compact region (real ShapeNet-style shapes: about 0.2-0.9)."""
+    total = float(points.var(axis=0).sum())
+    within = sum(float(points[parts == p].var(axis=0).sum()) * int((parts == p).sum()) for p in np.unique(parts))
+    return within / len(parts) / max(total, 1e-12)

@@ -26,7 +26,7 @@ from dd3d.errors import ConfigError, DD3DError
 from dd3d.io import load_checkpoint
 
 TINY_DIST = [
-    "data.resolution=32", "data.builtin.train_per_class=6", "data.builtin.test_per_class=2", "data.max_classes=4",
+    "data.resolution=48", "data.builtin.train_per_class=6", "data.builtin.test_per_class=2", "data.max_classes=4",
     "distill.resolution=32", "eval.resolution=32", "distill.real_batch=4", "distill.iterations=3",
     "distill.outer_loop=2", "distill.inner_loop=1", "distill.generator.width=32", "distill.checkpoint_every=1",
     "model.rotator.kind=learned", "threads=1", "device=cpu",
@@ -36,7 +36,9 @@ TINY_DIST = [
 # segmentation: PointNetSeg has BatchNorm, and odd outer steps match per part (Eq. 14)
 TINY_SEG = TINY_DIST[:-3] + ["data.resolution=48", "data.max_classes=3", "distill.batchnorm_clouds=2", "threads=1",
                              "device=cpu"]
-RUNS = {"dd3d": ("shapes.yaml", TINY_DIST), "gm": ("shapes-seg.yaml", TINY_SEG)}
+# real clouds at 48 points drawn fresh at 32 for every batch (distill.real_sampling), dd3d warm-started
+RUNS = {"dd3d": ("shapes.yaml", TINY_DIST + ["distill.generator.init=real", "distill.generator.init_steps=3"]),
+        "gm": ("shapes-seg.yaml", TINY_SEG)}
 # rank 1 stops answering after its second iteration (a hung or unreachable node); rank 0 must give up
 HANGING_RANK = """
 import os, sys, json, time

@@ -8,6 +8,7 @@ import torch
 from dd3d.metrics import (
     category_part_mask,
     classification_metrics,
+    part_coherence,
     restrict_to_category,
     segmentation_metrics,
     shape_ious,
@@ -44,3 +45,14 @@ def test_predictions_restricted_to_category_parts() -> None:
     logits = torch.tensor([[[0.0, 1.0, 5.0, 0.0]], [[9.0, 0.0, 0.0, 1.0]]])
     pred = restrict_to_category(logits, torch.tensor([0, 1]), mask)
     assert pred.tolist() == [[1], [3]]
+
+
+def test_part_coherence_of_separated_and_interleaved_parts() -> None:
+    rng = np.random.default_rng(0)
+    left, right = rng.normal(-5, 0.1, (50, 3)), rng.normal(5, 0.1, (50, 3))
+    points = np.concatenate([left, right])
+    separated = np.repeat([0, 1], 50)
+    assert part_coherence(points, separated) < 0.01
+    interleaved = np.tile([0, 1], 50)
+    assert part_coherence(points, interleaved) > 0.95
+    assert part_coherence(points, np.zeros(100, dtype=int)) == pytest.approx(1.0)
