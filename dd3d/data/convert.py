@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,9 +93,14 @@ def prepare_dataset(cfg: Config, out: Path, points: int = POINTS, chunk: int = C
     total = sum(source.size for source in sources)
     done = sum(min(chunk, source.size - start) for source in sources for start in range(0, source.size, chunk)
                if _chunk_path(partial, source.name, start, chunk).is_file())  # written before an interruption
-    with tqdm(total=total, initial=done, desc=f"prepare {out.name}", unit="shape") as bar:
-        for source in sources:
-            _write_split(partial, out.name, source, chunk, part_layout, bar)
+    try:
+        with tqdm(total=total, initial=done, desc=f"prepare {out.name}", unit="shape") as bar:
+            for source in sources:
+                _write_split(partial, out.name, source, chunk, part_layout, bar)
+    except DataError:
+        if not any(partial.glob("ply_data_*.h5")):  # nothing worth resuming from
+            shutil.rmtree(partial)
+        raise
     if not part_layout:  # the ShapeNet-part loader knows its 16 categories
         write_text(partial / "shape_names.txt", "".join(f"{name}\n" for name in sources[0].class_names))
     os.replace(partial, out)  # out is absent or an empty folder (checked by _finished)
