@@ -61,9 +61,18 @@ def folder_split(root: Path, split: str) -> FileSplit:
         class_names=class_names,
         names=[path.relative_to(root).as_posix() for path in files],
         source=f"{root} ({split})",
-        layout=f"{LAYOUT} ({arrangement})",
+        layout=_describe(arrangement, files),
         read=lambda index, seed: (read_shape(files[index], seed, index), None),
     )
+
+
+def _describe(arrangement: str, files: list[Path]) -> str:
+    """The layout as ``dd3d data`` shows it, e.g. ``folder-per-class (<class>/<split>), .off files; ...``."""
+    kinds = sorted({path.suffix.lower() for path in files})
+    text = f"{LAYOUT} ({arrangement}), {', '.join(kinds)} files"
+    if any(kind in MESH_SUFFIXES or kind == ".ply" for kind in kinds):
+        text += f"; meshes sampled uniformly on their surface ({SURFACE_POINTS} points each, then subsampled)"
+    return text
 
 
 def _subfolders(folder: Path) -> list[Path]:

@@ -64,10 +64,11 @@ def read_off(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{path}: truncated: the header promises {vertex_count} vertices and {face_count} "
                         f"faces ({vertex_count + face_count} lines), the file has {len(lines)}")
     try:
-        vertices = np.array(" ".join(lines[:vertex_count]).split(), dtype=np.float64)
-        vertices = vertices.reshape(vertex_count, 3)
+        vertices = np.loadtxt(lines[:vertex_count], dtype=np.float64, ndmin=2, comments=None)
     except ValueError:
-        raise DataError(f"{path}: the {vertex_count} vertex lines must each hold 3 numbers") from None
+        vertices = None
+    if vertices is None or vertices.shape[1] != 3:
+        raise DataError(f"{path}: the {vertex_count} vertex lines must each hold 3 numbers")
     if not np.isfinite(vertices).all():
         raise DataError(f"{path}: NaN or Inf vertex coordinates")
     triangles = _off_triangles(path, lines[vertex_count:vertex_count + face_count])
@@ -80,11 +81,11 @@ def read_off(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def _off_triangles(path: Path, face_lines: list[str]) -> np.ndarray:
     """(T, 3) triangles of OFF face lines ``k i1 .. ik [extra]``; polygons become triangle fans."""
     try:
-        table = np.array(" ".join(face_lines).split(), dtype=np.int64)
-        if len(table) == 4 * len(face_lines) and (table[::4] == 3).all():  # all triangles: the usual case
-            return table.reshape(-1, 4)[:, 1:]
+        table = np.loadtxt(face_lines, dtype=np.int64, ndmin=2, comments=None)
+        if table.shape[1] == 4 and (table[:, 0] == 3).all():  # all triangles: the usual case
+            return table[:, 1:]
     except ValueError:
-        pass  # colours or other extra values: parse line by line below
+        pass  # polygons of several sizes, colours or bad values: parse line by line below
     triangles: list[list[int]] = []
     for number, line in enumerate(face_lines, start=1):
         fields = line.split()
