@@ -419,3 +419,12 @@ def test_corrupt_h5_is_one_line_error(tmp_path: Path, damage: str) -> None:
     with pytest.raises(DataError, match=rf"^{path}: not a readable HDF5 file \(truncated or "
                                         r"corrupt\?\)$"):
         load_scanobjectnn(tmp_path, "train", "obj_bg")
+
+
+def test_meshes_without_open3d_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    root = write_mesh_dataset(tmp_path, ["a"], [1], [1], suffixes=(".obj",))
+    monkeypatch.setitem(sys.modules, "open3d", None)  # as on a machine without Open3D
+    with pytest.raises(DataError, match=r"a_0001\.obj: reading \.obj files needs Open3D .* `dd3d prepare`"):
+        load_folder(root, "train", points=8, seed=0)

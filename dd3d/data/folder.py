@@ -18,7 +18,7 @@ import numpy as np
 from dd3d.data.base import PointCloudSet
 from dd3d.data.filesplit import FileSplit
 from dd3d.data.h5util import check_choice, load_text_table, missing_root
-from dd3d.data.mesh import MESH_SUFFIXES, SURFACE_POINTS, read_mesh, sample_surface, surface_seed
+from dd3d.data.mesh import MESH_SUFFIXES, SURFACE_POINTS, open3d_for, read_mesh, sample_surface, surface_seed
 from dd3d.errors import DataError
 
 CLOUD_SUFFIXES = (".ply", ".pcd", ".npy", ".txt")
@@ -136,7 +136,7 @@ def read_shape(path: Path, seed: int, index: int) -> np.ndarray:
 
 
 def _read_pcd(path: Path) -> np.ndarray:
-    import open3d as o3d  # heavy import, only needed for .ply/.pcd/mesh folders
+    o3d = open3d_for(path)  # heavy import, only needed for .ply/.pcd/mesh folders
 
     with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
         cloud = o3d.io.read_point_cloud(str(path))

@@ -100,9 +100,20 @@ def _off_triangles(path: Path, face_lines: list[str]) -> np.ndarray:
     return np.array(triangles, dtype=np.int64)
 
 
-def read_mesh(path: Path):  # -> open3d.geometry.TriangleMesh (Open3D is imported lazily)
+def open3d_for(path: Path):  # -> the open3d module
+    """Open3D, imported only when a file needs it; its absence is a one-line error naming the file."""
+    try:
+        import open3d
+    except ImportError:
+        raise DataError(f"{path}: reading {path.suffix} files needs Open3D (pip install open3d-cpu, or open3d "
+                        "on GPU machines); or convert the dataset with `dd3d prepare` where Open3D is installed"
+                        ) from None
+    return open3d
+
+
+def read_mesh(path: Path):  # -> open3d.geometry.TriangleMesh
     """The triangle mesh stored in ``path`` (.off parsed here, other formats by Open3D)."""
-    import open3d as o3d
+    o3d = open3d_for(path)
 
     if path.suffix.lower() == ".off":
         vertices, triangles = read_off(path)
@@ -114,7 +125,7 @@ def read_mesh(path: Path):  # -> open3d.geometry.TriangleMesh (Open3D is importe
 
 def sample_surface(path: Path, mesh, count: int, seed: int) -> np.ndarray:
     """``count`` points drawn uniformly (area-weighted) on the surface of ``mesh``, read from ``path``."""
-    import open3d as o3d
+    o3d = open3d_for(path)
 
     if len(mesh.triangles) == 0:
         raise DataError(f"{path}: empty or faceless mesh ({len(mesh.vertices)} vertices, 0 faces; unreadable, "
