@@ -150,9 +150,12 @@ CASES: list[Case] = [
     Case("modelnet text list names a missing file", lambda t: ["data", "--config", config(
         t, f"data:\n  name: modelnet40\n  root: {resampled_without(t, 'vase/vase_0002.txt')}\n")],
          ("modelnet40_train.txt", "line 4", "vase_0002.txt", "does not exist")),
-    Case("modelnet text folder without lists", lambda t: ["data", "--config", config(
+    Case("modelnet text class list missing", lambda t: ["data", "--config", config(
         t, f"data:\n  name: modelnet40\n  root: {resampled_without(t, 'modelnet40_shape_names.txt')}\n")],
-         ("modelnet40_shape_names.txt", "ply_data_*.h5")),
+         ("modelnet40_shape_names.txt", "not found")),
+    Case("modelnet folder of neither layout", lambda t: ["data", "--config", config(
+        t, f"data:\n  name: modelnet40\n  root: {write_mesh_dataset(t / 'ModelNet2', ['a'], [1], [1])}\n")],
+         ("ModelNet2", "ply_data_*.h5", "modelnet40_*.txt")),
     Case("folder faceless mesh", lambda t: ["data", "--config", config(
         t, f"data:\n  name: folder\n  root: {meshes_with(t, FACELESS_OFF)}\n")],
          ("chair_0002.off", "faceless")),

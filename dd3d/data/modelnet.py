@@ -69,8 +69,8 @@ def modelnet_text_split(root: Path, split: str) -> FileSplit | None:
         return None
     prefix = modelnet_resampled.list_prefix(root)
     if prefix is None:
-        raise missing_root(root, LAYOUT, KEY_FILES, "neither ply_data_*.h5 files nor modelnet40_shape_names.txt "
-                                                    "(or modelnet10_shape_names.txt) found")
+        raise missing_root(root, LAYOUT, KEY_FILES, "neither ply_data_*.h5 files nor modelnet40_*.txt "
+                                                    "(or modelnet10_*.txt) lists found")
     return modelnet_resampled.resampled_split(root, split, prefix)
 
 

@@ -23,13 +23,18 @@ KEY_FILES = "modelnet40_{train,test}.txt, modelnet40_shape_names.txt, <class>/<c
 
 
 def list_prefix(root: Path) -> str | None:
-    """``modelnet40`` or ``modelnet10`` when ``root`` holds that release's class list, else None."""
-    return next((prefix for prefix in PREFIXES if (root / f"{prefix}_shape_names.txt").is_file()), None)
+    """``modelnet40`` or ``modelnet10`` when ``root`` holds that release's split lists or class list, else None."""
+    return next((prefix for prefix in PREFIXES
+                 if any((root / f"{prefix}_{kind}.txt").is_file() for kind in ("train", "test", "shape_names"))), None)
 
 
 def resampled_split(root: Path, split: str, prefix: str) -> FileSplit:
     """The shape files of ``split`` listed in ``<prefix>_<split>.txt``."""
-    class_names = [name for _, name in read_lines(root / f"{prefix}_shape_names.txt")]
+    names_file = root / f"{prefix}_shape_names.txt"
+    if not names_file.is_file():
+        raise DataError(f"{names_file}: not found; needed to name the classes of {prefix}_{split}.txt "
+                        "(one class name a line, label = line index)")
+    class_names = [name for _, name in read_lines(names_file)]
     label_of = {name: label for label, name in enumerate(class_names)}
     listing = root / f"{prefix}_{split}.txt"
     if not listing.is_file():
