@@ -50,6 +50,9 @@ def cmd_data(args: argparse.Namespace) -> int:
         "train_per_class": splits.train.counts(),
         "test_per_class": splits.test.counts(),
         "points": int(splits.train.points.shape[1]),
+        "layout": splits.train.layout,
+        "train_source": splits.train.source,
+        "test_source": splits.test.source,
     }
     if splits.train.is_segmentation:
         import numpy as np
@@ -64,12 +67,36 @@ def cmd_data(args: argparse.Namespace) -> int:
     print(f"{cfg.data.name}: {summary['num_classes']} classes, {summary['train']} train / "
           f"{summary['test']} test clouds, {summary['points']} points per cloud "
           f"({cfg.data.setting}, canonical={cfg.data.canonical})")
+    print(f"  layout: {summary['layout']}")
+    print(f"  train:  {summary['train_source']}")
+    print(f"  test:   {summary['test_source']}")
     width = max(len(n) for n in summary["class_names"])
     for i, name in enumerate(summary["class_names"]):
         line = f"  {i:3d} {name:<{width}}  train {summary['train_per_class'][i]:6d}  test {summary['test_per_class'][i]:6d}"
         if "category_parts" in summary:
             line += f"  parts {summary['category_parts'][name]}"
         print(line)
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Convert the configured dataset into an HDF5 release layout once (resumable)."""
+    from dd3d.data.convert import prepare_dataset
+
+    if args.points < 1:
+        raise DD3DError(f"--points: got {args.points}, expected an integer >= 1")
+    cfg = load_config(args.config, args.overrides)
+    try:
+        summary = prepare_dataset(cfg, args.out, args.points)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the finished chunks are kept; run the same command again to continue", file=sys.stderr)
+        raise
+    counts = ", ".join(f"{size} {split}" for split, size in summary["splits"].items())
+    if summary["already_prepared"]:
+        print(f"{args.out}: already prepared from this source ({counts}); nothing to do")
+    else:
+        print(f"{cfg.data.name} ({counts}) -> {args.out} ({summary['layout']}, {summary['points']} points)")
+    print(f"load it with: --set data.name={summary['loader']} --set data.root={args.out.resolve()}")
     return 0
 
 
@@ -239,6 +266,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "data": (cmd_data, "load the configured dataset and print its summary"),
+    "prepare": (cmd_prepare, "convert the configured dataset once into an HDF5 layout that loads in seconds"),
     "train": (cmd_train, "train a backbone on the full training set and test it"),
     "distill": (cmd_distill, "distil the training set with one method (dd3d, gm, dm, tm, coresets)"),
     "eval": (cmd_eval, "train fresh networks on a distilled set and test on the real test split"),
@@ -259,6 +287,13 @@ def build_parser() -> ArgumentParser:
         if name == "data":
             add_config_flags(p)
             p.add_argument("--json", action="store_true", help="print one JSON object")
+        elif name == "prepare":
+            from dd3d.data.convert import POINTS
+
+            add_config_flags(p)
+            p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write (must not exist "
+                           "or be empty; rerun the same command to continue an interrupted conversion)")
+            p.add_argument("--points", type=int, default=POINTS, help=f"points per cloud (default {POINTS})")
         elif name in ("train", "distill"):
             add_config_flags(p, required=False)
             p.add_argument("--out", type=Path, metavar="DIR", help="run folder to write")

@@ -20,12 +20,16 @@ from formats import (
     write_folder_dataset,
     write_garbage,
     write_h5,
+    write_mesh_dataset,
     write_modelnet_h5,
+    write_modelnet_resampled,
     write_scanobjectnn,
     write_shapenet_part_txt,
 )
 
 CLASSES = ["airplane", "bathtub", "bed"]
+FACELESS_OFF = "OFF\n3 0 0\n0 0 0\n1 0 0\n0 1 0\n"
+BAD_FACE_OFF = "OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 x\n"
 TINY = ["--set", "data.resolution=16", "--set", "distill.resolution=16", "--set", "eval.resolution=16"]
 
 
@@ -143,6 +147,27 @@ CASES: list[Case] = [
            "  resolution: 16\n")], ("b",)),
     Case("folder dataset garbage cloud", lambda t: ["data", "--config", config(
         t, f"data:\n  name: folder\n  root: {write_garbage_cloud(t)}\n  resolution: 16\n")], ("a_0000.npy", "numpy.save")),
+    Case("modelnet text list names a missing file", lambda t: ["data", "--config", config(
+        t, f"data:\n  name: modelnet40\n  root: {resampled_without(t, 'vase/vase_0002.txt')}\n")],
+         ("modelnet40_train.txt", "line 4", "vase_0002.txt", "does not exist")),
+    Case("modelnet text class list missing", lambda t: ["data", "--config", config(
+        t, f"data:\n  name: modelnet40\n  root: {resampled_without(t, 'modelnet40_shape_names.txt')}\n")],
+         ("modelnet40_shape_names.txt", "not found")),
+    Case("modelnet folder of neither layout", lambda t: ["data", "--config", config(
+        t, f"data:\n  name: modelnet40\n  root: {write_mesh_dataset(t / 'ModelNet2', ['a'], [1], [1])}\n")],
+         ("ModelNet2", "ply_data_*.h5", "modelnet40_*.txt")),
+    Case("folder faceless mesh", lambda t: ["data", "--config", config(
+        t, f"data:\n  name: folder\n  root: {meshes_with(t, FACELESS_OFF)}\n")],
+         ("chair_0002.off", "faceless")),
+    Case("folder mesh with bad face", lambda t: ["data", "--config", config(
+        t, f"data:\n  name: folder\n  root: {meshes_with(t, BAD_FACE_OFF)}\n")],
+         ("chair_0002.off", "face 1")),
+    Case("prepare unreadable mesh", lambda t: ["prepare", "--out", str(t / "out" / "h5"), "--config", config(
+        t, f"data:\n  name: folder\n  root: {meshes_with(t, 'not a mesh')}\n")], ("chair_0002.off", "OFF")),
+    Case("prepare into a foreign folder", lambda t: ["prepare", "--out", str(foreign_folder(t)), "--config", config(
+        t, f"data:\n  name: folder\n  root: {meshes_with(t, None)}\n")], ("foreign", "not a dd3d prepare output")),
+    Case("prepare points zero", lambda t: ["prepare", "--out", str(t / "out" / "h5"), "--points", "0", "--config",
+                                          config(t, "{}\n")], ("--points",)),
     # --- configs --------------------------------------------------------------------------
     Case("config not a mapping", lambda t: ["data", "--config", config(t, "- 1\n- 2\n")], ("config.yaml", "mapping")),
     Case("config invalid yaml", lambda t: ["data", "--config", config(t, "data: [1,\n")], ("config.yaml", "YAML")),
@@ -202,3 +227,25 @@ def write_garbage_cloud(tmp: Path) -> Path:
     root = write_folder_dataset(tmp / "fold", ["a", "b"], [2, 2], [1, 1])
     write_garbage(root / "a" / "train" / "a_0000.npy")
     return root
+
+
+def resampled_without(tmp: Path, name: str) -> Path:
+    """A tiny modelnet40_normal_resampled folder with the file ``name`` removed."""
+    root = write_modelnet_resampled(tmp / "mn40", ["cup", "vase"], [2, 2], [1, 1])
+    (root / name).unlink()
+    return root
+
+
+def meshes_with(tmp: Path, second_chair: str | None) -> Path:
+    """A tiny ModelNet-style .off folder whose ``chair/train/chair_0002.off`` holds ``second_chair`` (None: intact)."""
+    root = write_mesh_dataset(tmp / "ModelNet2", ["chair", "desk"], [2, 1], [1, 1], off_defect=True)
+    if second_chair is not None:
+        (root / "chair" / "train" / "chair_0002.off").write_text(second_chair)
+    return root
+
+
+def foreign_folder(tmp: Path) -> Path:
+    folder = tmp / "foreign"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not a dataset")
+    return folder

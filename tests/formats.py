@@ -219,3 +219,93 @@ def write_folder_dataset(root: Path, class_names: Sequence[str], train_counts: S
                 write_cloud(folder / f"{name}_{i:04d}{suffix}", random_clouds(rng, 1, size)[0],
                             extra_columns, delimiter)
     return root
+
+
+# --- meshes and PointNet++ text ---------------------------------------------------------------
+
+BOX_FACES = (  # two triangles per side of the unit cube, corners indexed by their (x, y, z) bits
+    (0, 1, 3), (0, 3, 2), (4, 6, 7), (4, 7, 5),  # x = 0, x = 1
+    (0, 4, 5), (0, 5, 1), (2, 3, 7), (2, 7, 6),  # y = 0, y = 1
+    (0, 2, 6), (0, 6, 4), (1, 5, 7), (1, 7, 3),  # z = 0, z = 1
+)
+
+
+def box_mesh(size: Sequence[float]) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    """An axis-aligned box centred at the origin with side lengths ``size``: 8 corners, 12 triangles."""
+    bits = np.array([[(i >> 2) & 1, (i >> 1) & 1, i & 1] for i in range(8)], dtype=float)
+    return (bits - 0.5) * np.asarray(size, dtype=float), list(BOX_FACES)
+
+
+def write_mesh(path: Path, vertices: np.ndarray, faces: Sequence[Sequence[int]], off_defect: bool = False,
+               line_end: str = "\n") -> Path:
+    """A mesh file in the format of ``path``'s suffix, written as text the way exporters do.
+
+    ``.off`` (``OFF`` line, counts, vertices, ``k i1 .. ik`` faces; ``off_defect`` runs the counts
+    into the first line, ``OFF8 12 0``, as ModelNet's broken files), ``.obj`` (``v``/``f`` lines,
+    1-based), ``.stl`` (ASCII ``facet`` blocks; triangles only), ``.ply`` (ASCII, ``vertex`` and
+    ``face`` elements). Polygons are allowed in .off, .obj and .ply.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    corners = [" ".join(f"{value:.6f}" for value in vertex) for vertex in vertices]
+    suffix = path.suffix.lower()
+    if suffix == ".off":
+        counts = f"{len(vertices)} {len(faces)} 0"
+        lines = ([f"OFF{counts}"] if off_defect else ["OFF", counts]) + corners
+        lines += [f"{len(face)} " + " ".join(map(str, face)) for face in faces]
+    elif suffix == ".obj":
+        lines = ["# written by tests/formats.py"] + [f"v {corner}" for corner in corners]
+        lines += ["f " + " ".join(str(i + 1) for i in face) for face in faces]
+    elif suffix == ".stl":
+        lines = ["solid box"]
+        for face in faces:
+            lines += [" facet normal 0 0 0", "  outer loop"] + [f"   vertex {corners[i]}" for i in face]
+            lines += ["  endloop", " endfacet"]
+        lines.append("endsolid box")
+    else:
+        lines = ["ply", "format ascii 1.0", f"element vertex {len(vertices)}", "property float x",
+                 "property float y", "property float z", f"element face {len(faces)}",
+                 "property list uchar int vertex_indices", "end_header"] + corners
+        lines += [f"{len(face)} " + " ".join(map(str, face)) for face in faces]
+    with path.open("w", newline="") as handle:
+        handle.write(line_end.join(lines) + line_end)
+    return path
+
+
+def write_mesh_dataset(root: Path, class_names: Sequence[str], train_counts: Sequence[int],
+                       test_counts: Sequence[int], suffixes: Sequence[str] = (".off",), split_first: bool = False,
+                       off_defect: bool = False, seed: int = 0) -> Path:
+    """Meshes in a folder per class, ``root/<class>/<split>/<class>_0001.<suffix>`` as the original
+    ModelNet release (``split_first``: ``root/<split>/<class>/``); each a box of random side lengths,
+    file ``i`` of a class in ``suffixes[i % len(suffixes)]``. Returns ``root``."""
+    rng = np.random.default_rng(seed)
+    for split, counts in (("train", train_counts), ("test", test_counts)):
+        for name, count in zip(class_names, counts):
+            folder = root / split / name if split_first else root / name / split
+            for i in range(count):
+                vertices, faces = box_mesh(rng.uniform(0.5, 2.0, size=3))
+                write_mesh(folder / f"{name}_{i + 1:04d}{suffixes[i % len(suffixes)]}", vertices, faces, off_defect)
+    return root
+
+
+def write_modelnet_resampled(root: Path, class_names: Sequence[str], train_counts: Sequence[int],
+                             test_counts: Sequence[int], points: int = 20, prefix: str = "modelnet40",
+                             delimiter: str = ",", line_end: str = "\n", seed: int = 0) -> Path:
+    """A ``modelnet40_normal_resampled``-style folder: ``<class>/<class>_0001.txt`` with rows
+    ``x,y,z,nx,ny,nz`` (``%.6f``; the release has 10,000 rows), shapes numbered per class with the
+    training shapes first, lists ``<prefix>_{train,test}.txt`` (one ``<class>_0001`` a line) and
+    ``<prefix>_shape_names.txt``. Returns ``root``."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    lists: dict[str, list[str]] = {"train": [], "test": []}
+    for name, train, test in zip(class_names, train_counts, test_counts):
+        (root / name).mkdir(exist_ok=True)
+        for i in range(train + test):
+            shape = f"{name}_{i + 1:04d}"
+            rows = np.column_stack([random_clouds(rng, 1, points)[0], random_clouds(rng, 1, points)[0]])
+            text = line_end.join(delimiter.join(f"{value:.6f}" for value in row) for row in rows) + line_end
+            (root / name / f"{shape}.txt").write_bytes(text.encode())
+            lists["train" if i < train else "test"].append(shape)
+    for split, shapes in lists.items():
+        (root / f"{prefix}_{split}.txt").write_bytes((line_end.join(shapes) + line_end).encode())
+    (root / f"{prefix}_shape_names.txt").write_bytes((line_end.join(class_names) + line_end).encode())
+    return root

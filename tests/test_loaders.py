@@ -8,18 +8,23 @@ import numpy as np
 import pytest
 
 from dd3d.data.folder import load_folder
+from dd3d.data.mesh import SURFACE_POINTS, read_off
 from dd3d.data.modelnet import MODELNET40_CLASSES, load_modelnet
 from dd3d.data.scanobjectnn import SCANOBJECTNN_CLASSES, load_scanobjectnn
 from dd3d.data.shapenet_part import load_shapenet_part
 from dd3d.errors import DataError
 from formats import (
+    box_mesh,
     shared_modelnet10,
     truncate,
     write_cloud,
     write_folder_dataset,
     write_garbage,
     write_h5,
+    write_mesh,
+    write_mesh_dataset,
     write_modelnet_h5,
+    write_modelnet_resampled,
     write_scanobjectnn,
     write_shapenet_part_h5,
     write_shapenet_part_txt,
@@ -229,10 +234,141 @@ def test_folder_unreadable_file_is_named(tmp_path: Path, name: str) -> None:
         load_folder(tmp_path, "train", points=8, seed=0)
 
 
+# --- Meshes ------------------------------------------------------------------------------------
+
+def _on_box_surface(points: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """True for points on the surface of the box [-half, half] (inside it, on one face)."""
+    inside = (np.abs(points) <= half + 1e-5).all(axis=1)
+    on_face = (np.abs(np.abs(points) - half) < 1e-5).any(axis=1)
+    return inside & on_face
+
+
+@pytest.mark.parametrize("split_first", [False, True])
+def test_mesh_folders_in_every_format_are_sampled_on_the_surface(tmp_path: Path, split_first: bool) -> None:
+    root = write_mesh_dataset(tmp_path, ["chair", "desk"], [4, 4], [1, 2], suffixes=(".off", ".obj", ".stl", ".ply"),
+                              split_first=split_first)
+    train = load_folder(root, "train", points=256, seed=0)
+    assert train.class_names == ["chair", "desk"] and train.counts() == [4, 4]
+    assert train.layout.startswith(f"folder-per-class ({'<split>/<class>' if split_first else '<class>/<split>'}), "
+                                   ".obj, .off, .ply, .stl files; meshes sampled uniformly on their surface")
+    assert train.points.shape == (8, 256, 3)
+    for cloud, name in zip(train.points, train.names):
+        path = root / name
+        vertices = np.loadtxt(path, skiprows=2, max_rows=8) if path.suffix == ".off" else None
+        half = np.abs(cloud).max(axis=0)
+        if vertices is not None:
+            np.testing.assert_allclose(half, np.abs(vertices).max(axis=0), atol=0.05)
+        assert _on_box_surface(cloud, half).all(), name
+        assert len(np.unique(cloud, axis=0)) == 256  # a subset of a surface sample, not 8 vertices repeated
+    again = load_folder(root, "train", points=256, seed=0)
+    other = load_folder(root, "train", points=256, seed=1)
+    np.testing.assert_array_equal(again.points, train.points)
+    assert not np.array_equal(other.points, train.points)
+
+
+def test_mesh_sampling_is_area_weighted(tmp_path: Path) -> None:
+    # a 4 x 1 x 1 box: the four long sides hold 16 of its 18 units of area but only 8 of its 12 triangles
+    vertices, faces = box_mesh([4.0, 1.0, 1.0])
+    write_mesh(tmp_path / "bar" / "train" / "bar.off", vertices, faces)
+    cloud = load_folder(tmp_path, "train", points=SURFACE_POINTS, seed=0).points[0]
+    on_ends = np.abs(np.abs(cloud[:, 0]) - 2.0) < 1e-5
+    assert abs(on_ends.mean() - 2 / 18) < 0.02  # per-triangle sampling would give 4/12
+
+
+def test_modelnet_off_defect_reads_like_a_correct_header(tmp_path: Path) -> None:
+    vertices, faces = box_mesh([1.0, 2.0, 3.0])
+    good = write_mesh(tmp_path / "good.off", vertices, faces)
+    broken = write_mesh(tmp_path / "broken.off", vertices, faces, off_defect=True)
+    assert broken.read_text().startswith("OFF8 12 0\n")
+    for got, want in zip(read_off(broken), read_off(good)):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(read_off(good)[0], vertices, atol=1e-6)
+
+
+def test_off_polygons_comments_and_crlf(tmp_path: Path) -> None:
+    square = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1]], dtype=float)
+    path = write_mesh(tmp_path / "quad.off", square, [(0, 1, 2, 3), (0, 1, 4)], line_end="\r\n")
+    path.write_bytes(path.read_bytes().replace(b"OFF\r\n", b"OFF # a comment\r\n"))
+    vertices, triangles = read_off(path)
+    np.testing.assert_array_equal(vertices, square)
+    np.testing.assert_array_equal(triangles, [[0, 1, 2], [0, 2, 3], [0, 1, 4]])
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("empty.off", "OFF\n0 0 0\n", r"empty or faceless mesh \(0 vertices, 0 faces\)"),
+    ("points.off", "OFF\n3 0 0\n0 0 0\n1 0 0\n0 1 0\n", r"empty or faceless mesh \(3 vertices, 0 faces\)"),
+    ("points.obj", "v 0 0 0\nv 1 0 0\nv 0 1 0\n", r"empty or faceless mesh \(0 vertices, 0 faces; unreadable"),
+    ("empty.stl", "", r"empty or faceless mesh \(0 vertices, 0 faces"),
+    ("flat.off", "OFF\n3 1 0\n0 0 0\n1 1 1\n2 2 2\n3 0 1 2\n", r"every face has zero area"),
+    ("short.off", "OFF\n4 2 0\n0 0 0\n1 0 0\n0 1 0\n", r"truncated: the header promises 4 vertices and 2"),
+    ("index.off", "OFF\n3 1 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1 7\n", r"face index 7 outside 0\.\.2"),
+    ("header.off", "PLY\n3 1 0\n", r"not an OFF file: first line 'PLY'"),
+])
+def test_bad_mesh_is_one_line_naming_the_file(tmp_path: Path, name: str, text: str, message: str) -> None:
+    write_mesh_dataset(tmp_path, ["a"], [1], [1])
+    (tmp_path / "a" / "train" / name).write_text(text)
+    with pytest.raises(DataError, match=rf"^{tmp_path / 'a' / 'train' / name}: {message}") as info:
+        load_folder(tmp_path, "train", points=8, seed=0)
+    assert "\n" not in str(info.value)
+
+
+def test_ply_without_faces_is_a_cloud_and_hidden_files_are_not_shapes(tmp_path: Path) -> None:
+    xyz = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], dtype=float)
+    write_mesh(tmp_path / "a" / "train" / "cloud.ply", xyz, [])
+    (tmp_path / "a" / "train" / "._cloud.ply").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    write_garbage(tmp_path / "__MACOSX" / "a" / "train" / "x.off")
+    data = load_folder(tmp_path, "train", points=3, seed=0)
+    assert data.class_names == ["a"] and data.names == ["a/train/cloud.ply"]
+    assert sorted(map(tuple, data.points[0].tolist())) == sorted(map(tuple, xyz.tolist()))
+
+
+# --- ModelNet, PointNet++ text (modelnet40_normal_resampled) ---------------------------------------
+
+@pytest.mark.parametrize(("delimiter", "line_end"), [(",", "\n"), (" ", "\n"), (",", "\r\n")])
+def test_modelnet_resampled_reads_coordinates_of_listed_shapes(tmp_path: Path, delimiter: str, line_end: str) -> None:
+    names = ["airplane", "night_stand", "xbox"]
+    root = write_modelnet_resampled(tmp_path, names, [2, 3, 1], [1, 1, 2], points=40, delimiter=delimiter,
+                                    line_end=line_end)
+    train = load_modelnet(root, "train", points=16, seed=0)
+    test = load_modelnet(root, "test", points=16, seed=0)
+    assert train.class_names == names and train.counts() == [2, 3, 1] and test.counts() == [1, 1, 2]
+    assert train.layout == "PointNet++ text (modelnet40_normal_resampled), modelnet40 lists"
+    assert train.names[2] == "night_stand_0001" and test.names[1] == "night_stand_0004"
+    rows = np.loadtxt(root / "night_stand" / "night_stand_0001.txt", delimiter=None if delimiter == " " else ",")
+    assert {tuple(p) for p in train.points[2]} <= {tuple(p) for p in rows[:, :3].astype(np.float32)}
+    assert len(np.unique(train.points[2], axis=0)) == 16  # a subset without repeats, normals left out
+    np.testing.assert_array_equal(load_modelnet(root, "train", points=16, seed=0).points, train.points)
+
+
+def test_modelnet10_lists_and_h5_files_win(tmp_path: Path) -> None:
+    root = write_modelnet_resampled(tmp_path, ["bathtub", "bed"], [1, 2], [1, 1], prefix="modelnet10")
+    assert load_modelnet(root, "train", 8, 0).layout.endswith("modelnet10 lists")
+    write_modelnet_h5(root, ["x", "y", "z"], [1, 1, 1], [1, 1, 1], points=8)
+    assert load_modelnet(root, "train", 8, 0).class_names == ["x", "y", "z"]
+
+
+def test_modelnet_resampled_list_naming_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    root = write_modelnet_resampled(tmp_path, ["cup", "vase"], [2, 2], [1, 1])
+    (root / "vase" / "vase_0002.txt").unlink()
+    with pytest.raises(DataError, match=rf"^{root / 'modelnet40_train.txt'}: line 4: lists 'vase_0002' but "
+                                        rf"{root / 'vase' / 'vase_0002.txt'} does not exist$"):
+        load_modelnet(root, "train", 8, 0)
+
+
+def test_modelnet_resampled_unknown_class_and_bad_row(tmp_path: Path) -> None:
+    root = write_modelnet_resampled(tmp_path, ["cup", "vase"], [2, 2], [1, 1])
+    (root / "modelnet40_test.txt").write_text("cup_0003\nlamp_0001\n")
+    with pytest.raises(DataError, match=r"modelnet40_test\.txt: line 2: 'lamp_0001' is not '<class>_<number>'"):
+        load_modelnet(root, "test", 8, 0)
+    _rewrite_line(root / "cup" / "cup_0001.txt", 3, "0.1,oops,0.3,0,0,1")
+    with pytest.raises(DataError, match=r"cup_0001\.txt: line 3: expected at least 3 numeric columns"):
+        load_modelnet(root, "train", 8, 0)
+
+
 # --- Shared bad input -------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("load", "layout"), [
-    (lambda root: load_modelnet(root, "train"), "ModelNet40 HDF5"),
+    (lambda root: load_modelnet(root, "train"), "ModelNet40 HDF5 (modelnet40_ply_hdf5_2048) or PointNet++ text"),
     (lambda root: load_scanobjectnn(root, "train", "obj_bg"), "ScanObjectNN HDF5"),
     (lambda root: load_shapenet_part(root, "train", 8, 0), "ShapeNet-part HDF5"),
     (lambda root: load_folder(root, "train", 8, 0), "folder-per-class"),
@@ -283,3 +419,12 @@ def test_corrupt_h5_is_one_line_error(tmp_path: Path, damage: str) -> None:
     with pytest.raises(DataError, match=rf"^{path}: not a readable HDF5 file \(truncated or "
                                         r"corrupt\?\)$"):
         load_scanobjectnn(tmp_path, "train", "obj_bg")
+
+
+def test_meshes_without_open3d_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    root = write_mesh_dataset(tmp_path, ["a"], [1], [1], suffixes=(".obj",))
+    monkeypatch.setitem(sys.modules, "open3d", None)  # as on a machine without Open3D
+    with pytest.raises(DataError, match=r"a_0001\.obj: reading \.obj files needs Open3D .* `dd3d prepare`"):
+        load_folder(root, "train", points=8, seed=0)

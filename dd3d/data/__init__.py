@@ -8,11 +8,12 @@ import numpy as np
 
 from dd3d.config import Config
 from dd3d.data.base import DatasetSplits, PointCloudSet
+from dd3d.data.filesplit import FileSplit
 from dd3d.data.prepare import prepare_split
 from dd3d.errors import DataError
 
-__all__ = ["DatasetSplits", "PointCloudSet", "load_dataset", "load_raw_split", "load_train_split", "prepare_at",
-           "select_classes"]
+__all__ = ["DatasetSplits", "FileSplit", "PointCloudSet", "load_dataset", "load_raw_split", "load_train_split",
+           "prepare_at", "select_classes", "shape_files"]
 
 
 def load_raw_split(cfg: Config, split: str) -> PointCloudSet:
@@ -28,7 +29,7 @@ def load_raw_split(cfg: Config, split: str) -> PointCloudSet:
     if data.name == "modelnet40":
         from dd3d.data.modelnet import load_modelnet
 
-        return load_modelnet(root, split)
+        return load_modelnet(root, split, data.resolution, data.rotation_seed)
     if data.name == "scanobjectnn":
         from dd3d.data.scanobjectnn import load_scanobjectnn
 
@@ -40,6 +41,26 @@ def load_raw_split(cfg: Config, split: str) -> PointCloudSet:
     from dd3d.data.folder import load_folder
 
     return load_folder(root, split, data.resolution, data.rotation_seed)
+
+
+def shape_files(cfg: Config, split: str) -> FileSplit | None:
+    """The shape files of a split stored one file per shape (folder, PointNet++ text, ShapeNet-part
+    txt), to be read in chunks; None for sources held in a few arrays (HDF5, built-in shapes)."""
+    data = cfg.data
+    root = Path(data.root) if data.root is not None else None
+    if data.name == "modelnet40":
+        from dd3d.data.modelnet import modelnet_text_split
+
+        return modelnet_text_split(root, split)
+    if data.name == "shapenet_part":
+        from dd3d.data.shapenet_part import shapenet_text_split
+
+        return shapenet_text_split(root, split)
+    if data.name == "folder":
+        from dd3d.data.folder import folder_split
+
+        return folder_split(root, split)
+    return None
 
 
 def prepare_at(raw: PointCloudSet, cfg: Config, split: str, points: int) -> PointCloudSet:
@@ -67,7 +88,7 @@ def select_classes(split: PointCloudSet, names: list[str]) -> PointCloudSet:
         {i: split.category_parts[split.class_names.index(n)] for i, n in enumerate(names)}
     return PointCloudSet(points=sub.points, labels=remap[sub.labels], class_names=list(names), parts=sub.parts,
                          part_names=sub.part_names, category_parts=category_parts, source=sub.source,
-                         names=sub.names)
+                         layout=sub.layout, names=sub.names)
 
 
 def load_train_split(cfg: Config) -> PointCloudSet:

@@ -20,6 +20,8 @@ class PointCloudSet:
         part_names: for segmentation, ``part_names[global_id]`` (may be generic like ``"Airplane_0"``).
         category_parts: for segmentation, category index -> sorted list of its global part ids.
         source: where the data came from (file or folder), for messages.
+        layout: the on-disk layout the loader detected (e.g. ``"ModelNet40 HDF5"``), for ``dd3d data``.
+        names: each cloud's name in its source (file name or h5 ``name``), when known.
     """
 
     points: np.ndarray
@@ -29,6 +31,7 @@ class PointCloudSet:
     part_names: list[str] | None = None
     category_parts: dict[int, list[int]] | None = None
     source: str = ""
+    layout: str = ""
     names: list[str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -87,6 +90,7 @@ class PointCloudSet:
             part_names=self.part_names,
             category_parts=self.category_parts,
             source=self.source,
+            layout=self.layout,
             names=None if self.names is None else [self.names[i] for i in index],
         )
 
@@ -100,6 +104,7 @@ class PointCloudSet:
             part_names=self.part_names,
             category_parts=self.category_parts,
             source=self.source,
+            layout=self.layout,
             names=self.names,
         )
 

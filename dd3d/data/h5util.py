@@ -157,11 +157,13 @@ def read_lines(path: Path) -> list[tuple[int, str]]:
             if line.strip()]
 
 
-def load_text_table(path: Path, columns: int | None = None, min_columns: int = 3) -> np.ndarray:
+def load_text_table(path: Path, columns: int | None = None, min_columns: int = 3, keep: int | None = None
+                    ) -> np.ndarray:
     """Read a numeric text table (whitespace or comma separated) as a float64 (rows, cols) array.
 
-    ``columns`` demands an exact column count; otherwise at least ``min_columns``. A bad row is
-    reported with its 1-based line number.
+    ``columns`` demands an exact column count; otherwise at least ``min_columns``. ``keep`` parses
+    only the first ``keep`` (>= ``min_columns``) columns (faster; the rest, e.g. normals, are not
+    checked). A bad row is reported with its 1-based line number. Line ends may be LF or CRLF.
     """
     try:
         with path.open("r") as handle:
@@ -172,7 +174,8 @@ def load_text_table(path: Path, columns: int | None = None, min_columns: int = 3
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
-            table = np.loadtxt(path, delimiter=delimiter, ndmin=2, dtype=np.float64)
+            table = np.loadtxt(path, delimiter=delimiter, ndmin=2, dtype=np.float64,
+                               usecols=None if keep is None else range(keep))
     except (ValueError, UnicodeDecodeError):
         table = None
     if table is not None and table.size == 0:

@@ -1,10 +1,12 @@
-"""ModelNet40 in the PointNet HDF5 release layout (``modelnet40_ply_hdf5_2048``).
+"""ModelNet in the PointNet HDF5 release layout (``modelnet40_ply_hdf5_2048``) or PointNet++'s text
+release (``modelnet40_normal_resampled``, see ``dd3d.data.modelnet_resampled``), detected from the
+files each layout lists its splits in.
 
-The folder holds ``ply_data_{train,test}*.h5`` (keys ``data`` (N, P, 3) float, ``label`` (N, 1)
+The HDF5 folder holds ``ply_data_{train,test}*.h5`` (keys ``data`` (N, P, 3) float, ``label`` (N, 1)
 uint8, optional ``name``), the lists ``{train,test}_files.txt`` (entries carry a ``data/...`` prefix
 that does not exist locally, so each is resolved by its file name inside the folder) and
 ``shape_names.txt`` (class name per label, one a line). Any dataset in this layout reads unchanged,
-e.g. ModelNet10 with 10 names in ``shape_names.txt``.
+e.g. ModelNet10 with 10 names in ``shape_names.txt``, or the output of ``dd3d prepare``.
 """
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from dd3d.data import modelnet_resampled
 from dd3d.data.base import PointCloudSet
+from dd3d.data.filesplit import FileSplit
 from dd3d.data.h5util import (
     Key,
     check_choice,
@@ -31,10 +35,10 @@ MODELNET40_CLASSES = (
     "wardrobe", "xbox",
 )
 SPLITS = ("train", "test")
-LAYOUT = "ModelNet40 HDF5 (modelnet40_ply_hdf5_2048)"
-KEY_FILES = (
-    "ply_data_train*.h5, ply_data_test*.h5, train_files.txt, test_files.txt, shape_names.txt"
-)
+H5_LAYOUT = "ModelNet40 HDF5 (modelnet40_ply_hdf5_2048)"
+H5_FILES = "ply_data_train*.h5, ply_data_test*.h5, train_files.txt, test_files.txt, shape_names.txt"
+LAYOUT = f"{H5_LAYOUT} or {modelnet_resampled.LAYOUT}"
+KEY_FILES = f"{H5_FILES}; or {modelnet_resampled.KEY_FILES}"
 KEYS = (
     Key("data", "f", (("N", "P", 3),)),
     Key("label", "iu", (("N", 1), ("N",))),
@@ -42,12 +46,35 @@ KEYS = (
 )
 
 
-def load_modelnet(root: Path, split: str) -> PointCloudSet:
-    """Load one split ("train" or "test") of a ModelNet HDF5 folder at its native point count."""
+def load_modelnet(root: Path, split: str, points: int = 1024, seed: int = 0) -> PointCloudSet:
+    """Load one split ("train" or "test") of a ModelNet folder in either layout.
+
+    HDF5 clouds keep their native point count; text shapes are resampled to ``points`` from
+    ``(seed, i)``.
+    """
+    resampled = modelnet_text_split(root, split)
+    return _load_h5(Path(root), split) if resampled is None else resampled.load(points, seed)
+
+
+def modelnet_text_split(root: Path, split: str) -> FileSplit | None:
+    """The shape files of ``split`` when ``root`` is in the text layout; None for the HDF5 layout.
+
+    The HDF5 layout wins when its files are present; with neither layout's files, the error names both.
+    """
     root = Path(root)
     check_choice("split", split, SPLITS)
     if not root.is_dir():
         raise missing_root(root, LAYOUT, KEY_FILES)
+    if any(root.glob("ply_data_*.h5")) or any(root.glob("*_files.txt")):
+        return None
+    prefix = modelnet_resampled.list_prefix(root)
+    if prefix is None:
+        raise missing_root(root, LAYOUT, KEY_FILES, "neither ply_data_*.h5 files nor modelnet40_*.txt "
+                                                    "(or modelnet10_*.txt) lists found")
+    return modelnet_resampled.resampled_split(root, split, prefix)
+
+
+def _load_h5(root: Path, split: str) -> PointCloudSet:
     files = _split_files(root, split)
     arrays = read_h5_files(files, KEYS)
     labels = arrays["label"].reshape(-1).astype(np.int64)
@@ -57,6 +84,7 @@ def load_modelnet(root: Path, split: str) -> PointCloudSet:
         labels=labels,
         class_names=_class_names(root, labels),
         source=files_source(files),
+        layout=H5_LAYOUT,
         names=names,
     )
 
@@ -68,7 +96,7 @@ def _split_files(root: Path, split: str) -> list[Path]:
         files = sorted(root.glob(f"ply_data_{split}*.h5"))
         if not files:
             raise missing_root(
-                root, LAYOUT, KEY_FILES, f"no {listing.name} and no ply_data_{split}*.h5 files"
+                root, H5_LAYOUT, H5_FILES, f"no {listing.name} and no ply_data_{split}*.h5 files"
             )
         return files
     files = []

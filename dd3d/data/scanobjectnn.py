@@ -44,6 +44,7 @@ def load_scanobjectnn(root: Path, split: str, variant: str) -> PointCloudSet:
         labels=arrays["label"].reshape(-1),
         class_names=list(SCANOBJECTNN_CLASSES),
         source=str(path),
+        layout=f"{LAYOUT}, {variant}",
     )
 
 

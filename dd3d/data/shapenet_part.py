@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dd3d.data.base import PointCloudSet
+from dd3d.data.filesplit import FileSplit
 from dd3d.data.h5util import (
     Key,
     check_choice,
@@ -28,7 +29,6 @@ from dd3d.data.h5util import (
     missing_root,
     read_h5_files,
     read_lines,
-    resample,
 )
 from dd3d.errors import DataError
 
@@ -79,7 +79,9 @@ _SPLIT_PARTS = {
     "train": ("train",), "val": ("val",), "test": ("test",), "trainval": ("train", "val"),
 }
 TXT_FOLDER = "shapenetcore_partanno_segmentation_benchmark_v0_normal"
-LAYOUT = f"ShapeNet-part HDF5 (hdf5_data) or txt ({TXT_FOLDER})"
+H5_LAYOUT = "ShapeNet-part HDF5 (hdf5_data)"
+TXT_LAYOUT = f"ShapeNet-part txt ({TXT_FOLDER})"
+LAYOUT = f"{H5_LAYOUT} or txt ({TXT_FOLDER})"
 KEY_FILES = (
     "hdf5_data/ply_data_{train,val,test}*.h5, or synsetoffset2category.txt, <synset>/<token>.txt "
     "and train_test_split/shuffled_{train,val,test}_file_list.json"
@@ -97,33 +99,30 @@ def load_shapenet_part(root: Path, split: str, points: int, seed: int) -> PointC
     ``points``/``seed`` resample the variable-size txt shapes (shape ``i`` from ``(seed, i)``);
     HDF5 clouds keep their native size.
     """
-    root = Path(root)
+    found = _find_layout(Path(root), split)
+    return _load_h5(found, split) if isinstance(found, Path) else found.load(points, seed)
+
+
+def shapenet_text_split(root: Path, split: str) -> FileSplit | None:
+    """The shape files of ``split`` when ``root`` is in the txt layout; None for the HDF5 layout."""
+    found = _find_layout(Path(root), split)
+    return None if isinstance(found, Path) else found
+
+
+def _find_layout(root: Path, split: str) -> Path | FileSplit:
+    """The HDF5 folder, or the txt layout's shape files of ``split``."""
     check_choice("split", split, SPLITS)
     if not root.is_dir():
         raise missing_root(root, LAYOUT, KEY_FILES)
     for folder in (root / "hdf5_data", root):
         if any(folder.glob("ply_data_*.h5")):
-            return _load_h5(folder, split)
+            return folder
     for folder in (root, root / TXT_FOLDER):
         if (folder / "synsetoffset2category.txt").is_file():
-            return _load_txt(folder, split, points, seed)
+            return _txt_split(folder, split)
     raise missing_root(
         root, LAYOUT, KEY_FILES,
         "neither hdf5_data/ply_data_*.h5 nor synsetoffset2category.txt found",
-    )
-
-
-def _dataset(points: np.ndarray, labels: np.ndarray, parts: np.ndarray, source: str,
-             names: list[str] | None = None) -> PointCloudSet:
-    return PointCloudSet(
-        points=points,
-        labels=labels,
-        class_names=list(CATEGORY_NAMES),
-        parts=parts,
-        part_names=list(PART_NAMES),
-        category_parts={index: list(ids) for index, ids in CATEGORY_PARTS.items()},
-        source=source,
-        names=names,
     )
 
 
@@ -152,7 +151,13 @@ def _load_h5(folder: Path, split: str) -> PointCloudSet:
             raise missing_root(folder, LAYOUT, KEY_FILES, f"no ply_data_{part}*.h5 files")
         files += found
     arrays = read_h5_files(files, KEYS, check=_check_h5)
-    return _dataset(arrays["data"], arrays["label"].reshape(-1), arrays["pid"], files_source(files))
+    return PointCloudSet(points=arrays["data"], labels=arrays["label"].reshape(-1), class_names=list(CATEGORY_NAMES),
+                         parts=arrays["pid"], part_names=list(PART_NAMES), category_parts=_category_parts(),
+                         source=files_source(files), layout=H5_LAYOUT)
+
+
+def _category_parts() -> dict[int, list[int]]:
+    return {index: list(ids) for index, ids in CATEGORY_PARTS.items()}
 
 
 def _check_h5(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -172,35 +177,41 @@ def _check_h5(path: Path, arrays: dict[str, np.ndarray]) -> None:
         raise DataError(f"{path}: shape {shape}, point {point}: {problem}")
 
 
-def _load_txt(folder: Path, split: str, points: int, seed: int) -> PointCloudSet:
+def _txt_split(folder: Path, split: str) -> FileSplit:
+    """The shape files of a txt-layout split, in split-list order."""
     synsets = _read_synsets(folder / "synsetoffset2category.txt")
-    entries = [
-        (listing, entry)
-        for part in _SPLIT_PARTS[split]
-        for listing, entry in _split_list(folder, part)
-    ]
-    clouds = np.empty((len(entries), points, 3), dtype=np.float32)
-    parts = np.empty((len(entries), points), dtype=np.int64)
-    labels = np.empty(len(entries), dtype=np.int64)
-    names = []
-    for index, (listing, entry) in enumerate(entries):
-        synset, token = _shape_of(listing, entry, synsets)
-        path = folder / synset / f"{token}.txt"
-        if not path.is_file():
-            raise DataError(f"{listing}: entry {entry!r}: {path} not found")
-        table = load_text_table(path, columns=7)
-        category = SYNSET_TO_CATEGORY[synset]
-        bad = _bad_parts(table[:, 6], category)
-        if bad.any():
-            row = int(np.argmax(bad))
-            problem = _part_problem(float(table[row, 6]), category)
-            raise DataError(f"{path}: line {line_of_row(path, row)}: {problem}")
-        choice = resample(len(table), points, seed, index)
-        clouds[index] = table[choice, :3]
-        parts[index] = table[choice, 6]
-        labels[index] = category
-        names.append(f"{synset}/{token}")
-    return _dataset(clouds, labels, parts, f"{folder} ({split})", names)
+    paths, labels, names = [], [], []
+    for part in _SPLIT_PARTS[split]:
+        for listing, entry in _split_list(folder, part):
+            synset, token = _shape_of(listing, entry, synsets)
+            path = folder / synset / f"{token}.txt"
+            if not path.is_file():
+                raise DataError(f"{listing}: entry {entry!r}: {path} not found")
+            paths.append(path)
+            labels.append(SYNSET_TO_CATEGORY[synset])
+            names.append(f"{synset}/{token}")
+    return FileSplit(
+        paths=paths,
+        labels=np.array(labels, dtype=np.int64),
+        class_names=list(CATEGORY_NAMES),
+        names=names,
+        source=f"{folder} ({split})",
+        layout=TXT_LAYOUT,
+        read=lambda index, seed: _read_txt_shape(paths[index], labels[index]),
+        part_names=list(PART_NAMES),
+        category_parts=_category_parts(),
+    )
+
+
+def _read_txt_shape(path: Path, category: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates and global part ids of one ``x y z nx ny nz part`` file of ``category``."""
+    table = load_text_table(path, columns=7)
+    bad = _bad_parts(table[:, 6], category)
+    if bad.any():
+        row = int(np.argmax(bad))
+        problem = _part_problem(float(table[row, 6]), category)
+        raise DataError(f"{path}: line {line_of_row(path, row)}: {problem}")
+    return table[:, :3], table[:, 6].astype(np.int64)
 
 
 def _read_synsets(path: Path) -> set[str]:

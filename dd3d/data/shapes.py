@@ -757,5 +757,6 @@ def build_shapes(split: str, per_class: int, points: int, seed: int) -> PointClo
         part_names=part_names,
         category_parts=category_parts,
         source=SOURCE,
+        layout="built-in procedural shapes (generated in memory)",
         names=[f"{name}_{i:04d}" for name in CLASS_NAMES for i in range(per_class)],
     )
