@@ -46,6 +46,7 @@ class DataConfig:
     name: Literal["shapes", "modelnet40", "scanobjectnn", "shapenet_part", "folder"] = "shapes"
     root: str | None = None
     variant: Literal["obj_bg", "obj_only"] = "obj_bg"
+    lists: Literal["auto", "modelnet40", "modelnet10"] = "auto"
     train_split: Literal["train", "trainval", "val", "test"] = "train"
     test_split: Literal["train", "trainval", "val", "test"] = "test"
     resolution: int = _range(1024, 1)

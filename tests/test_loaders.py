@@ -6,7 +6,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from conftest import REPO
 
+from dd3d.config import load_config
+from dd3d.data import load_dataset
 from dd3d.data.folder import load_folder
 from dd3d.data.mesh import SURFACE_POINTS, read_off
 from dd3d.data.modelnet import MODELNET40_CLASSES, load_modelnet
@@ -345,6 +348,18 @@ def test_modelnet10_lists_and_h5_files_win(tmp_path: Path) -> None:
     assert load_modelnet(root, "train", 8, 0).layout.endswith("modelnet10 lists")
     write_modelnet_h5(root, ["x", "y", "z"], [1, 1, 1], [1, 1, 1], points=8)
     assert load_modelnet(root, "train", 8, 0).class_names == ["x", "y", "z"]
+
+
+def test_released_folder_with_both_lists_loads_either_through_data_lists(tmp_path: Path) -> None:
+    root = write_modelnet_resampled(tmp_path, ["bathtub", "bed", "cup"], [1, 2, 1], [1, 1, 1])
+    ten = write_modelnet_resampled(tmp_path / "ten", ["bathtub", "bed"], [1, 2], [1, 1], prefix="modelnet10")
+    for name in ("train", "test", "shape_names"):  # the released folder: both sets of lists, one set of shapes
+        (root / f"modelnet10_{name}.txt").write_text((ten / f"modelnet10_{name}.txt").read_text())
+    assert load_modelnet(root, "train", 8, 0).class_names == ["bathtub", "bed", "cup"]  # auto: modelnet40's
+    ten_classes = load_modelnet(root, "train", 8, 0, lists="modelnet10")
+    assert ten_classes.class_names == ["bathtub", "bed"] and ten_classes.layout.endswith("modelnet10 lists")
+    cfg = load_config(REPO / "configs" / "modelnet10.yaml", [f"data.root={root}"])
+    assert cfg.data.lists == "modelnet10" and load_dataset(cfg).train.class_names == ["bathtub", "bed"]
 
 
 def test_modelnet_resampled_list_naming_a_missing_file_is_one_line(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ def load_raw_split(cfg: Config, split: str) -> PointCloudSet:
     if data.name == "modelnet40":
         from dd3d.data.modelnet import load_modelnet
 
-        return load_modelnet(root, split, data.resolution, data.rotation_seed)
+        return load_modelnet(root, split, data.resolution, data.rotation_seed, data.lists)
     if data.name == "scanobjectnn":
         from dd3d.data.scanobjectnn import load_scanobjectnn
 
@@ -51,7 +51,7 @@ def shape_files(cfg: Config, split: str) -> FileSplit | None:
     if data.name == "modelnet40":
         from dd3d.data.modelnet import modelnet_text_split
 
-        return modelnet_text_split(root, split)
+        return modelnet_text_split(root, split, data.lists)
     if data.name == "shapenet_part":
         from dd3d.data.shapenet_part import shapenet_text_split
 

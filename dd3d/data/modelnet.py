@@ -46,20 +46,23 @@ KEYS = (
 )
 
 
-def load_modelnet(root: Path, split: str, points: int = 1024, seed: int = 0) -> PointCloudSet:
+def load_modelnet(root: Path, split: str, points: int = 1024, seed: int = 0, lists: str = "auto") -> PointCloudSet:
     """Load one split ("train" or "test") of a ModelNet folder in either layout.
 
     HDF5 clouds keep their native point count; text shapes are resampled to ``points`` from
-    ``(seed, i)``.
+    ``(seed, i)``; ``lists`` chooses the text layout's split lists (:func:`modelnet_text_split`).
     """
-    resampled = modelnet_text_split(root, split)
+    resampled = modelnet_text_split(root, split, lists)
     return _load_h5(Path(root), split) if resampled is None else resampled.load(points, seed)
 
 
-def modelnet_text_split(root: Path, split: str) -> FileSplit | None:
+def modelnet_text_split(root: Path, split: str, lists: str = "auto") -> FileSplit | None:
     """The shape files of ``split`` when ``root`` is in the text layout; None for the HDF5 layout.
 
     The HDF5 layout wins when its files are present; with neither layout's files, the error names both.
+    ``lists`` (``data.lists``) names the release whose split lists to read — ``modelnet40`` or
+    ``modelnet10`` (the full modelnet40_normal_resampled folder holds both) — or ``auto``: modelnet40's
+    when present, else modelnet10's.
     """
     root = Path(root)
     check_choice("split", split, SPLITS)
@@ -67,7 +70,7 @@ def modelnet_text_split(root: Path, split: str) -> FileSplit | None:
         raise missing_root(root, LAYOUT, KEY_FILES)
     if any(root.glob("ply_data_*.h5")) or any(root.glob("*_files.txt")):
         return None
-    prefix = modelnet_resampled.list_prefix(root)
+    prefix = modelnet_resampled.list_prefix(root) if lists == "auto" else lists
     if prefix is None:
         raise missing_root(root, LAYOUT, KEY_FILES, "neither ply_data_*.h5 files nor modelnet40_*.txt "
                                                     "(or modelnet10_*.txt) lists found")
