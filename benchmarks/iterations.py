@@ -11,7 +11,7 @@ accuracy grid's (benchmarks/accuracy.py) apart from ``distill.iterations``; cell
 from __future__ import annotations
 
 from accuracy import PROFILES
-from grid import REPO, Cell, grid_parser, run_grid
+from grid import REPO, Cell, grid_parser, print_figures, run_grid
 from harness import profile_of
 
 from dd3d.table import collect
@@ -34,7 +34,8 @@ def main() -> None:
                   "data.setting=aligned", f"distill.method={method}", "distill.cpc=1", f"distill.iterations={n}"])
              for n in schedule["iterations"] for method in args.methods.split(",")]
     methods = args.methods.split(",")
-    folders = run_grid(cells, args.out or REPO / "runs" / "bench-iterations" / name,
+    out = args.out or REPO / "runs" / "bench-iterations" / name
+    folders = run_grid(cells, out,
                        f"Accuracy by distillation iterations ({name} profile)", spec["overrides"], table=False)
     found = {f.parent.name: m for f, m in zip(folders, collect(folders))}
     print("| iterations | " + " | ".join(methods) + " |\n|---" * 1 + "|---" * len(methods) + "|")
@@ -42,6 +43,8 @@ def main() -> None:
         row = [found.get(f"{config.removesuffix('.yaml')}-aligned-cpc1-{m}-it{n}") for m in methods]
         print(f"| {n} | " + " | ".join("—" if r is None else f"{100 * r['oa_mean']:.2f} ± {100 * r['oa_std']:.2f}"
                                        for r in row) + " |")
+    if folders:
+        print_figures(out)
 
 
 if __name__ == "__main__":

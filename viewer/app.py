@@ -229,8 +229,8 @@ class LabApp:
         self.view.select(index, sample)
 
     def save_render(self, path: Path, tile: int = 400) -> "Future[Path]":
-        """The Real | GM | DD3D panels as a paper-ready PNG/PDF (fixed camera, white background, exact
-        colours), rendered offscreen in a child process; the future resolves to ``path``."""
+        """The Real | GM | DD3D panels and the loss panel as a paper-ready PNG/PDF (fixed camera, white
+        background, exact colours), rendered offscreen in a child process; the future resolves to ``path``."""
         from viewer.render import render_in_subprocess, write_panels
 
         view = self.view.view
@@ -239,7 +239,7 @@ class LabApp:
         snap = view.snapshot
         panels = Path(tempfile.mkdtemp(prefix="dd3d-lab-render-")) / "panels.npz"
         write_panels(panels, self.view.panel_clouds(), snap.class_names[snap.selected_class], ["Real", "GM", "DD3D"],
-                     list(view.legend))
+                     list(view.legend), [(m.name, m.losses) for m in snap.methods])
         future: Future[Path] = Future()
 
         def work() -> None:

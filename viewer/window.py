@@ -67,7 +67,7 @@ class SceneCloud:
             if self.scene.has_geometry(self.name):
                 self.scene.remove_geometry(self.name)
         else:
-            points = panel.cloud.points + np.array([self.offset, 0.0, 0.0], dtype=np.float32)
+            points = panel.points + np.array([self.offset, 0.0, 0.0], dtype=np.float32)
             pc = render.point_cloud(points, panel.colors)
             # the renderer reads the tensors after this call returns: ``_uploaded`` keeps them alive
             if n == self.count and self.scene.has_geometry(self.name):
@@ -365,8 +365,9 @@ class LabWindow:
         return sum(c.scene.has_geometry(c.name) for c in (*self.clouds, *self.canonical_clouds))
 
     def panel_clouds(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
-        """The Real | GM | DD3D clouds shown now with their colours (None where a panel is empty)."""
+        """The Real | GM | DD3D clouds shown now, as drawn (view frame), with their colours (None where a
+        panel is empty)."""
         if self.view is None:
             return [None] * len(self.clouds)
-        return [None if cloud.cloud is None or not cloud.count else (cloud.cloud.points, panel.colors)
+        return [None if cloud.cloud is None or not cloud.count else (panel.points, panel.colors)
                 for cloud, panel in zip(self.clouds, self.view.panels)]
