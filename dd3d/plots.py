@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
-from matplotlib import rc_context
+from matplotlib import colormaps, rc_context
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -86,9 +86,9 @@ def log_scale(values: Sequence[np.ndarray]) -> bool:
     return bool(len(finite)) and finite.min() > 0 and finite.max() >= LOG_RATIO * finite.min()
 
 
-def draw_loss_curves(ax: Axes, curves: Sequence[Curve], title: str | None = None) -> list[Line2D]:
-    """Loss against iteration (1, 2, ...) of each curve on ``ax``, with axis labels, a legend and a
-    log y axis where :func:`log_scale` says so; the line artists, in order."""
+def draw_loss_curves(ax: Axes, curves: Sequence[Curve]) -> list[Line2D]:
+    """Loss against iteration (1, 2, ...) of each curve on ``ax``, with axis labels, a legend above
+    the axes (never over a curve) and a log y axis where :func:`log_scale` says so; the line artists."""
     lines = []
     for label, losses, color in curves:
         losses = np.asarray(losses, dtype=np.float64)
@@ -97,10 +97,9 @@ def draw_loss_curves(ax: Axes, curves: Sequence[Curve], title: str | None = None
     ax.set_yscale("log" if log_scale([c[1] for c in curves]) else "linear")
     ax.set_xlabel("iteration")
     ax.set_ylabel("matching loss")
-    if title:
-        ax.set_title(title)
     if curves:
-        ax.legend(loc="upper right", frameon=True, framealpha=0.85, edgecolor="none")
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(curves), borderaxespad=0.2,
+                  handlelength=1.5, columnspacing=1.2)
     return lines
 
 
@@ -227,8 +226,9 @@ def plot_accuracy_vs_iterations(key: tuple, evaluations: Sequence[Evaluated], st
 
 
 def cross_architecture_groups(evaluations: Sequence[Evaluated]) -> dict[tuple, list[Evaluated]]:
-    """Evaluations by (dataset, setting, cpc), where the group was evaluated with two or more backbones."""
-    groups = _group(evaluations, lambda e: (e.dataset, e.setting, e.cpc))
+    """Evaluations by (dataset, setting, cpc, iterations), where the group was evaluated with two or more
+    backbones."""
+    groups = _group(evaluations, lambda e: (e.dataset, e.setting, e.cpc, e.run.iterations))
     return {k: g for k, g in groups.items() if len({e.backbone for e in g}) >= 2}
 
 
@@ -241,7 +241,7 @@ def _backbone_order(backbones: set[str]) -> list[str]:
 
 def plot_cross_architecture(key: tuple, evaluations: Sequence[Evaluated], stem: Path) -> list[Path]:
     """Table 3 as a heat map: rows methods, columns evaluation backbones, cells mean ± std OA (%)."""
-    dataset, setting, cpc = key
+    dataset, setting, cpc, iterations = key
     methods = _method_order({e.run.method for e in evaluations})
     backbones = _backbone_order({e.backbone for e in evaluations})
     cells = _group(evaluations, lambda e: (e.run.method, e.backbone))
@@ -253,8 +253,8 @@ def plot_cross_architecture(key: tuple, evaluations: Sequence[Evaluated], stem: 
     with figure_style():
         fig = new_figure(1.0 + 1.1 * len(backbones), 1.0 + 0.55 * len(methods))
         ax = fig.add_subplot()
-        image = ax.imshow(np.ma.masked_invalid(mean), cmap=SEQUENTIAL_MAP, aspect="auto")
-        image.cmap.set_bad("0.92")
+        cmap = colormaps[SEQUENTIAL_MAP].with_extremes(bad="0.92")  # grey: not evaluated
+        image = ax.imshow(np.ma.masked_invalid(mean), cmap=cmap, aspect="auto")
         low, high = np.nanmin(mean), np.nanmax(mean)
         for (i, j), value in np.ndenumerate(mean):
             text = "—" if np.isnan(value) else f"{value:.1f}\n± {std[i, j]:.1f}"
@@ -266,7 +266,7 @@ def plot_cross_architecture(key: tuple, evaluations: Sequence[Evaluated], stem: 
         ax.tick_params(length=0)
         for spine in ax.spines.values():
             spine.set_visible(False)
-        ax.set_title(f"{dataset} · {setting} · cpc {cpc}: test accuracy (%)")
+        ax.set_title(f"{dataset} · {setting} · cpc {cpc} · {iterations} iterations: test accuracy (%)")
         fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
         return save_figure(fig, stem)
 
@@ -370,8 +370,8 @@ def _plans(folders: Sequence[Path]) -> list[_Plan]:
         plans.append(_Plan(lambda out, k=key, g=group, s=stem: plot_accuracy_vs_iterations(k, g, out / s),
                            {origin[e.run.folder] for e in group}))
     for key, group in cross_architecture_groups(evaluations).items():
-        dataset, setting, cpc = key
-        stem = _slug("cross-architecture", dataset, setting, f"cpc{cpc}")
+        dataset, setting, cpc, iterations = key
+        stem = _slug("cross-architecture", dataset, setting, f"cpc{cpc}", f"it{iterations}")
         plans.append(_Plan(lambda out, k=key, g=group, s=stem: plot_cross_architecture(k, g, out / s),
                            {origin[e.run.folder] for e in group}))
     for folder in folders:

@@ -130,7 +130,7 @@ def grid_size(rows: int, columns: int, tile: int = TILE) -> tuple[int, int]:
 
 
 #: where the loss axes sit inside their tile (fractions of the tile: room for the tick labels)
-LOSS_INSET = (0.24, 0.16, 0.72, 0.78)  # left, bottom, width, height
+LOSS_INSET = (0.24, 0.16, 0.72, 0.70)  # left, bottom, width, height (the legend goes above)
 
 
 def compose(images: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str], column_labels: Sequence[str],
