@@ -219,7 +219,7 @@ def plot_accuracy_vs_iterations(key: tuple, evaluations: Sequence[Evaluated], st
         ax.set_xlabel("distillation iterations")
         ax.set_ylabel(f"test accuracy (%, {backbone})")
         ax.set_title(f"{dataset} · {setting} · cpc {cpc}")
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
         fig.text(0.01, -0.02, f"band: ± std over {seeds} distillation seed{'s' * (seeds > 1)} × evaluation runs",
                  fontsize="small", color="0.35", va="top")
         return save_figure(fig, stem)
@@ -323,7 +323,7 @@ def plot_costs(data: dict[str, Any], out: Path) -> list[Path]:
                 ax.set_title(title)
                 ax.set_ylim(bottom=0)
                 if k == 0:
-                    ax.legend(loc="upper left")
+                    ax.legend(loc="best")
             fig.tight_layout()
             written += save_figure(fig, out / name)
     return written

@@ -150,6 +150,15 @@ def test_screenshot_after_iterations_shows_clouds_and_curves(gui, tmp_path: Path
     assert count_near(image, ramp) > 300  # height-coloured clouds
     for name in LAB_METHODS:
         assert count_near(image, np.array(METHOD_COLORS[name]), tolerance=12) > 20, f"no {name} loss curve"
+    # the loss panel stands upright (Filament's OpenGL backend flips images): GM's orange, only drawn in
+    # that panel, stays above the bottom 12% of its white image, where the x axis and its labels are
+    orange = (np.abs(image - np.round(np.array(METHOD_COLORS["gm"]) * 255)).max(axis=2) <= 40)
+    rows, cols = np.nonzero(orange)
+    # rows of white images across the curves and the white margin left of the axes (~50 px here)
+    white = (image[:, cols.min() - 40:cols.max() + 1] == 255).all(axis=2).any(axis=1)
+    edges = np.flatnonzero(np.diff(np.r_[0, white.astype(int), 0]))
+    top, bottom = next((a, b - 1) for a, b in zip(edges[::2], edges[1::2]) if a <= np.median(rows) < b)
+    assert (rows.max() - top) / (bottom - top) < 0.88, (rows.max(), top, bottom)
 
 
 def test_app_api_slider_selection_and_render(gui, tmp_path: Path) -> None:

@@ -137,12 +137,12 @@ class LabApp:
 
         from viewer.window import LabWindow, guarded
 
-        select_renderer(renderer)
+        opengl = select_renderer(renderer) and renderer == "opengl"
         self._app = gui.Application.instance
         self._app.initialize()
         self._guarded = guarded
         self.engine = Engine(cfg, resolution, autosave=autosave, resume=resume, pause_at=pause_at)
-        self.view = LabWindow(title, *size, resolution=resolution)
+        self.view = LabWindow(title, *size, resolution=resolution, flip_images=opengl)
         self.controller = Controller(self.engine, self._post, self.view.apply, self.view.show_message, refresh)
         v, c = self.view, self.controller
         v.on_select, v.on_resolution, v.on_play, v.on_step = c.select, c.set_resolution, c.play, c.step
