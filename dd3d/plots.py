@@ -50,9 +50,10 @@ Curve = tuple[str, np.ndarray, tuple[float, ...]]
 
 
 @contextlib.contextmanager
-def figure_style() -> Iterator[None]:
-    """The shared fonts and line settings (:data:`dd3d.palette.FIGURE_RC`) while building and saving."""
-    with rc_context(FIGURE_RC):
+def figure_style(scale: float = 1.0) -> Iterator[None]:
+    """The shared fonts and line settings (:data:`dd3d.palette.FIGURE_RC`) while building and saving;
+    ``scale`` multiplies the font sizes (small figures)."""
+    with rc_context({k: v * scale if k.endswith("size") else v for k, v in FIGURE_RC.items()}):
         yield
 
 

@@ -177,3 +177,26 @@ def test_render_turns_every_column_by_the_run_configs_up_axis(runs, tmp_path: Pa
     assert (upright_size[0] > 1.5 * upright_size[1])[0], upright_size  # Real: taller than wide
     assert (lying_size[1] > 1.5 * lying_size[0])[0], lying_size  # told x is up: turned on its side
     assert not np.array_equal(upright_size[:, 1], lying_size[:, 1])  # the DD3D column turns with it
+
+
+def test_save_render_panels_end_with_the_loss_panel(tmp_path: Path) -> None:
+    reason = offscreen_rendering_problem()
+    if reason:
+        pytest.skip(reason)
+    from PIL import Image
+
+    from dd3d.palette import METHOD_COLORS
+    from viewer.render import grid_size, render_panels_file, write_panels
+
+    points, colors = asymmetric_cloud("y")
+    x = np.arange(40)
+    write_panels(tmp_path / "panels.npz", [(points, colors), None, (points, colors)], "chair", ["Real", "GM", "DD3D"],
+                 loss=[("gm", 2.0 - x / 40), ("dd3d", 1.0 - x / 80)])
+    out = render_panels_file(tmp_path / "panels.npz", tmp_path / "row.png", TILE)
+    image = np.asarray(Image.open(out).convert("RGB"))
+    assert image.shape[1::-1] == grid_size(1, 4, TILE)
+    loss_tile = image[:, -TILE:]
+    for name in ("gm", "dd3d"):
+        assert count_near(loss_tile, np.array(METHOD_COLORS[name]), tolerance=20) > 30, name
+    assert count_near(image[:, :-TILE], np.array(METHOD_COLORS["gm"]), tolerance=20) == 0  # only in the loss panel
+    assert render_panels_file(tmp_path / "panels.npz", tmp_path / "row.pdf", TILE).read_bytes().startswith(b"%PDF")

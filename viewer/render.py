@@ -131,6 +131,7 @@ def grid_size(rows: int, columns: int, tile: int = TILE) -> tuple[int, int]:
 
 #: where the loss axes sit inside their tile (fractions of the tile: room for the tick labels)
 LOSS_INSET = (0.24, 0.16, 0.72, 0.70)  # left, bottom, width, height (the legend goes above)
+LOSS_FULL_TEXT_TILE = 280  # px: tiles at least this large get the loss axes' text at full size
 
 
 def compose(images: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str], column_labels: Sequence[str],
@@ -145,7 +146,7 @@ def compose(images: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str], c
     if suffix not in (".png", ".pdf"):
         raise DD3DError(f"--out {out}: unknown file type {out.suffix!r} (expected .png or .pdf)")
     tile = images[0][0].shape[0]
-    columns = [*column_labels, *(["Matching loss"] if loss else [])]
+    columns = [*column_labels, *(["Loss"] if loss else [])]
     width, height = grid_size(len(images), len(columns), tile)
     dpi = 100
     with figure_style():
@@ -168,8 +169,10 @@ def compose(images: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str], c
         if loss:
             left, bottom, w, h = LOSS_INSET
             x0 = LABEL_WIDTH + len(column_labels) * tile
-            draw_loss_curves(fig.add_axes(((x0 + left * tile) / width, 1 - (HEADER_HEIGHT + (1 - bottom) * tile) / height,
-                                           w * tile / width, h * tile / height)), loss)
+            with figure_style(min(1.0, tile / LOSS_FULL_TEXT_TILE)):  # smaller text in small tiles
+                draw_loss_curves(fig.add_axes(((x0 + left * tile) / width,
+                                               1 - (HEADER_HEIGHT + (1 - bottom) * tile) / height,
+                                               w * tile / width, h * tile / height)), loss)
         with atomic_path(out) as tmp:
             fig.savefig(tmp, format=suffix[1:], dpi=dpi, facecolor="white")
     return out
