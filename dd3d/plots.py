@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,11 @@ def draw_loss_curves(ax: Axes, curves: Sequence[Curve]) -> list[Line2D]:
         ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(curves), borderaxespad=0.2,
                   handlelength=1.5, columnspacing=1.2)
     return lines
+
+
+def method_curves(methods: Sequence[tuple[str, np.ndarray]]) -> list[Curve]:
+    """(label, losses, colour) of each (method, losses) in the method's :data:`dd3d.palette.METHOD_COLORS` colour."""
+    return [(name.upper(), np.asarray(losses), method_color(name)) for name, losses in methods]
 
 
 @dataclass(frozen=True)
@@ -237,7 +243,12 @@ def _backbone_order(backbones: set[str]) -> list[str]:
     from dd3d.models import CLASSIFIERS
 
     order = list(CLASSIFIERS)
-    return sorted(backbones, key=lambda b: (order.index(b.split(" ")[0]) if b.split(" ")[0] in order else len(order), b))
+
+    def key(backbone: str) -> tuple[int, str]:  # "dgcnn (small)" sorts as dgcnn
+        name = backbone.split(" ")[0]
+        return order.index(name) if name in order else len(order), backbone
+
+    return sorted(backbones, key=key)
 
 
 def plot_cross_architecture(key: tuple, evaluations: Sequence[Evaluated], stem: Path) -> list[Path]:
@@ -249,8 +260,8 @@ def plot_cross_architecture(key: tuple, evaluations: Sequence[Evaluated], stem: 
     mean = np.full((len(methods), len(backbones)), np.nan)
     std = np.full_like(mean, np.nan)
     for (method, backbone), group in cells.items():
-        mean[methods.index(method), backbones.index(backbone)], std[methods.index(method), backbones.index(backbone)] = \
-            pooled(group)
+        cell = methods.index(method), backbones.index(backbone)
+        mean[cell], std[cell] = pooled(group)
     with figure_style():
         fig = new_figure(1.0 + 1.1 * len(backbones), 1.0 + 0.55 * len(methods))
         ax = fig.add_subplot()
@@ -342,8 +353,9 @@ class _Plan:
 
 
 def _slug(*parts: Any) -> str:
-    """A file stem from parts, e.g. ("accuracy-vs-iterations", "shapes", "cpc1") -> accuracy-vs-iterations-shapes-cpc1."""
-    return "-".join("".join(c if c.isalnum() or c in "._" else "-" for c in str(p)).strip("-") for p in parts)
+    """A file stem from parts: ("cross-architecture", "shapes", "pointnet (small)") ->
+    ``cross-architecture-shapes-pointnet-small``."""
+    return "-".join(re.sub(r"[^A-Za-z0-9._]+", "-", str(p)).strip("-") for p in parts)
 
 
 def _runs_in(folder: Path) -> list[RunSummary]:

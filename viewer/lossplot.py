@@ -3,10 +3,11 @@ where the curves span orders of magnitude, drawn by matplotlib's Agg into an RGB
 
 It has the look of every other figure: the axes come from :func:`dd3d.plots.draw_loss_curves`, which
 also draws the loss column of Save render and ``dd3d plot``'s Fig. 3. To stay cheap per frame on
-the lab's 2-core CPU machines, :class:`LossPlot` keeps one figure and redraws all of it (about
-30-60 ms) only when the axes change — other methods, linear/log scale, or limits, which snap to
-round numbers (:func:`axis_limits`) and so change a few times per run; otherwise it restores the
-cached axes (with the legend, which sits above them) and draws just the lines (blitting, 1-3 ms).
+the lab's 2-core CPU machines, :class:`LossPlot` keeps one figure and draws all of it (0.1-0.4 s on
+a loaded 2-core machine) only when the axes change: other methods, linear/log scale, or limits,
+which snap to round numbers (:func:`axis_limits`) and so change a few times per run. Otherwise it
+restores the cached axes (with the legend, which sits above them) and draws just the lines
+(blitting, 1-3 ms).
 """
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from typing import Sequence
 import numpy as np
 from matplotlib.ticker import LogLocator, MaxNLocator
 
-from dd3d.palette import method_color
-from dd3d.plots import Curve, draw_loss_curves, figure_style, log_scale, new_figure
+from dd3d.plots import Curve, draw_loss_curves, figure_style, log_scale, method_curves, new_figure
+
+__all__ = ["LossPlot", "axis_limits", "loss_caption", "method_curves", "nice_ceiling"]
 
 SIZE = (480, 320)  # px (width, height)
 DPI = 100
@@ -44,11 +46,6 @@ def axis_limits(curves: Sequence[np.ndarray], log: bool) -> tuple[tuple[float, f
         low, high = low - 0.5 * (abs(low) or 1.0), high + 0.5 * (abs(high) or 1.0)
     ticks = MaxNLocator(nbins=5).tick_values(low, high)
     return x, (float(ticks[0]), float(ticks[-1]))
-
-
-def method_curves(methods: Sequence[tuple[str, np.ndarray]]) -> list[Curve]:
-    """(label, losses, colour) of each method in its :data:`dd3d.palette.METHOD_COLORS` colour."""
-    return [(name.upper(), np.asarray(losses), method_color(name)) for name, losses in methods]
 
 
 class LossPlot:

@@ -32,7 +32,7 @@ import open3d.visualization.rendering as rendering
 
 from dd3d.config import Config, load_config, resolve_up_axis
 from dd3d.errors import DD3DError
-from dd3d.plots import Curve, draw_loss_curves, figure_style
+from dd3d.plots import Curve, draw_loss_curves, figure_style, method_curves, new_figure
 from viewer.palette import cloud_colors, legend
 from viewer.upright import upright
 
@@ -140,7 +140,6 @@ def compose(images: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str], c
     """Lay rendered tiles out with labels (and ``loss`` curves in a last column, beside the first row)
     and write ``out`` (.png exact size, or .pdf) atomically."""
     from dd3d.io import atomic_path
-    from dd3d.plots import new_figure
 
     suffix = out.suffix.lower()
     if suffix not in (".png", ".pdf"):
@@ -262,7 +261,6 @@ def render_runs(run_dirs: Sequence[Path], classes: Sequence[str], points: int, o
     every column is turned by. Segmentation clouds are coloured by part with a legend per row;
     everything else by height.
     """
-
     run_dirs = [Path(d) for d in run_dirs]
     if not run_dirs:
         raise DD3DError("render: needs at least one --run DIR")
@@ -319,8 +317,6 @@ def write_panels(path: Path, clouds: Sequence[tuple[np.ndarray, np.ndarray] | No
 
 def render_panels_file(panels: Path, out: Path, tile: int) -> Path:
     """Render a file written by :func:`write_panels` as a one-row grid (offscreen), the loss curves last."""
-    from viewer.lossplot import method_curves
-
     with np.load(panels, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
         cells = [GridCell(data[f"points{i}"], data[f"colors{i}"]) if f"points{i}" in data else GridCell(None)
