@@ -15,7 +15,7 @@ Cells run cpc 1 first; each is a resumable run folder under ``--out``.
 """
 from __future__ import annotations
 
-from grid import REPO, Cell, Evaluation, grid_parser, run_grid
+from grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
 from harness import profile_of
 from reference import EVAL, LOOP
 from seeds import summarise
@@ -64,6 +64,7 @@ def main() -> None:
         for setting in SETTINGS:
             row = [summarise([out / cell_name(setting, cpc, m, s) / "eval" for s in seeds]) for m in methods]
             print(f"| {setting} | {cpc} | " + " | ".join("—" if r is None else f"{r.cell()} ({r.seeds})" for r in row) + " |")
+    print_figures(out)
 
 
 if __name__ == "__main__":

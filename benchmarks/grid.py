@@ -3,7 +3,9 @@
 A grid is a list of :class:`Cell`: one distillation (a run folder) and one or more evaluations of
 it (sub-folders, e.g. one per backbone or evaluation protocol). Finished steps are skipped, so an
 interrupted grid resumes where it stopped (an interrupted distillation resumes from its checkpoint).
-At the end the grid prints the command, machine, settings and the ``dd3d table`` of every evaluation.
+At the end the grid prints the command, machine, settings and the ``dd3d table`` of every evaluation,
+and draws the plots that apply to its folder (:func:`dd3d.plots.plot_benchmark`: accuracy against
+iterations, the cross-architecture heat map) beside the run folders.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from dd3d.config import load_config
 from dd3d.distill.run import distill
 from dd3d.errors import DD3DError
 from dd3d.evaluate import evaluate_synthetic
+from dd3d.plots import plot_benchmark
 from dd3d.provenance import command, machine
 from dd3d.table import collect, render_markdown
 
@@ -70,7 +73,8 @@ def run_cell(cell: Cell, folder: Path) -> str:
 def run_grid(cells: list[Cell], out: Path, title: str, settings: list[str], by: str = "method",
              table: bool = True) -> list[Path]:
     """Run every cell under ``out``; print progress, provenance and (``table``) the ``dd3d table`` of the
-    evaluations; return the evaluation folders.
+    evaluations followed by the plots that apply to ``out`` (:func:`print_figures`); return the
+    evaluation folders (with ``table=False`` the caller prints its own table, then the figures).
 
     A dataset whose files are absent (e.g. ModelNet10 off this machine) is reported as skipped: the
     first failing cell of a config skips that config's remaining cells.
@@ -97,4 +101,10 @@ def run_grid(cells: list[Cell], out: Path, title: str, settings: list[str], by: 
     if folders and table:
         print()
         print(render_markdown(collect(folders), by=by))
+        print_figures(out)
     return folders
+
+
+def print_figures(out: Path) -> None:
+    """Draw the plots that apply to the benchmark folder ``out`` beside its runs and list them."""
+    print("figures:", *plot_benchmark(out) or ["none apply"], sep="\n  ")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
-from grid import REPO, Cell, Evaluation, grid_parser, run_grid
+from grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
 from harness import profile_of
 from reference import EVAL, LOOP
 from seeds import summarise
@@ -77,6 +77,7 @@ def main() -> None:
                     tag = f" [{np.mean(done):.2f}]" if done and done[0] is not None else ""
                     cells_text.append("—" if summary is None else summary.cell() + tag)
                 print(f"| {n} | " + " | ".join(cells_text) + " |")
+    print_figures(out)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,15 @@ Fig. 6(c): time and memory per iteration of DD3D at 256/512/1,024 training point
 memory" TM cells: TM's memory grows with the number of unrolled student steps. Every measurement
 runs in a fresh child process: peak memory = peak resident set during the iteration (VmHWM reset
 before it) minus the resident set before it (CPU), or torch's peak allocation (CUDA).
+
+The measurements go to ``--out`` (default runs/bench-memory/<profile>) as ``memory.json``, with the
+plots of Fig. 6 beside it (``dd3d plot`` draws the same from the folder).
 """
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from harness import REPO, profile_of, profile_parser, run_child
 
@@ -50,8 +54,11 @@ def child(spec: dict) -> dict:
     return {"seconds": seconds, "peak_bytes": max(peak, 0), "synthetic_bytes": method.parameter_bytes()}
 
 
-def measure(config: str, overrides: list[str]) -> dict:
-    return run_child(__file__, {"config": config, "overrides": overrides})
+def measure(config: str, overrides: list[str], measurements: list[dict], sweep: str, x: int, method: str) -> dict:
+    """One measurement in a child process, also recorded in ``measurements`` (for memory.json)."""
+    result = run_child(__file__, {"config": config, "overrides": overrides})
+    measurements.append({"sweep": sweep, "x": x, "method": method, **result})
+    return result
 
 
 def fmt(r: dict, key: str, scale: float, unit: str) -> str:
@@ -60,12 +67,19 @@ def fmt(r: dict, key: str, scale: float, unit: str) -> str:
 
 def main() -> None:
     parser = profile_parser(__doc__, child=True)
+    parser.add_argument("--out", type=Path, help="folder for memory.json and the plots")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return
-    quick = profile_of(parser, args) == "quick"
+    name = profile_of(parser, args)
+    quick = name == "quick"
+    from dd3d.io import write_json
+    from dd3d.plots import MEMORY_FILE, plot_benchmark
     from dd3d.provenance import command, machine
+
+    out = args.out or REPO / "runs" / "bench-memory" / name
+    measurements: list[dict] = []
 
     classes, points = (5, 256) if quick else (10, 1024)
     base = ["data.builtin.train_per_class=40", f"data.max_classes={classes}", "distill.outer_loop=1",
@@ -77,7 +91,8 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for cpc in (1, 5, 10, 50):
         row = {m: measure("shapes.yaml", base + [f"distill.method={m}", f"distill.cpc={cpc}",
-                                                 f"distill.resolution={points}", f"data.resolution={points}"])
+                                                 f"distill.resolution={points}", f"data.resolution={points}"],
+                          measurements, "cpc", cpc, m)
                for m in ("gm", "dd3d")}
         print(f"| {cpc} | {fmt(row['gm'], 'synthetic_bytes', 2**20, 'MiB')} | "
               f"{fmt(row['dd3d'], 'synthetic_bytes', 2**20, 'MiB')} | {fmt(row['gm'], 'peak_bytes', 2**30, 'GiB')} | "
@@ -87,7 +102,7 @@ def main() -> None:
     print("| points | s / iteration | peak memory |\n| --- | --- | --- |")
     for res in (256, 512, 1024):
         r = measure("shapes.yaml", base + ["distill.method=dd3d", "distill.cpc=10", f"distill.resolution={res}",
-                                           f"data.resolution={res}"])
+                                           f"data.resolution={res}"], measurements, "resolution", res, "dd3d")
         print(f"| {res} | {fmt(r, 'seconds', 1, 's')} | {fmt(r, 'peak_bytes', 2**30, 'GiB')} |", flush=True)
     print(f"\nTM memory by unrolled student steps, cpc 10, {points} points (Table 1's out-of-memory cells)\n")
     print("| student steps | s / iteration | peak memory |\n| --- | --- | --- |")
@@ -96,8 +111,12 @@ def main() -> None:
                                            f"data.resolution={points}", f"distill.tm.student_steps={steps}",
                                            "distill.tm.experts=1", "distill.tm.expert_epochs=2",
                                            "distill.tm.max_start_epoch=1", "distill.tm.target_epochs=1",
-                                           f"out={REPO / 'runs' / 'bench-memory'}"])
+                                           f"out={REPO / 'runs' / 'bench-memory'}"], measurements, "student_steps", steps,
+                    "tm")
         print(f"| {steps} | {fmt(r, 'seconds', 1, 's')} | {fmt(r, 'peak_bytes', 2**30, 'GiB')} |", flush=True)
+    write_json(out / MEMORY_FILE, {"command": command(), "machine": machine(), "classes": classes, "points": points,
+                                   "measurements": measurements})
+    print("\nfigures:", *plot_benchmark(out), sep="\n  ")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ not re-run here.
 """
 from __future__ import annotations
 
-from grid import REPO, Cell, Evaluation, grid_parser, run_grid
+from grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
 from harness import profile_of
 from seeds import markdown_rows, summarise
 
@@ -53,6 +53,7 @@ def main() -> None:
     release = list(RELEASE["seeds"].values())
     print(f"\nauthors' release (quoted, own evaluation): seeds 0-2 {', '.join(map(str, release))}; "
           f"mean {sum(release) / len(release):.1f}; {RELEASE['s_per_iteration']} s/iteration")
+    print_figures(out)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ and class mIoU as mean ± std over distillation seeds.
 """
 from __future__ import annotations
 
-from grid import REPO, Cell, Evaluation, grid_parser, run_grid
+from grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
 from harness import profile_of
 from seeds import summarise
 
@@ -54,6 +54,7 @@ def main() -> None:
                 row = [summarise([out / cell_name(config, cpc, m, s) / "eval" for s in seeds], key) for m in methods]
                 row = ["—" if r is None else f"{r.cell()} ({r.seeds})" for r in row]
                 print(f"| {config.removesuffix('.yaml')} | {cpc} | {label} | " + " | ".join(row) + " |")
+    print_figures(out)
 
 
 if __name__ == "__main__":

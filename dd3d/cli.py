@@ -264,6 +264,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Draw the paper's plots that apply to run folders and benchmark folders (PNG + PDF)."""
+    from dd3d.plots import plot_folders
+
+    for path in plot_folders(args.folders, args.out):
+        print(path)
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "data": (cmd_data, "load the configured dataset and print its summary"),
     "prepare": (cmd_prepare, "convert the configured dataset once into an HDF5 layout that loads in seconds"),
@@ -273,6 +282,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "generate": (cmd_generate, "regenerate a dd3d run's synthetic set at any resolution"),
     "table": (cmd_table, "collect evaluation results into a Table-1-style markdown/CSV table"),
     "render": (cmd_render, "render a Figure-4-style grid (rows classes, columns Real and each run) to PNG/PDF"),
+    "plot": (cmd_plot, "draw loss curves, accuracy vs iterations, time/memory and cross-architecture plots "
+                       "of run or benchmark folders (PNG + PDF)"),
 }
 
 
@@ -327,6 +338,11 @@ def build_parser() -> ArgumentParser:
             p.add_argument("--out", type=Path, required=True, metavar="FILE", help="output .png or .pdf")
             p.add_argument("--tile", type=int, default=400, help="tile size in pixels (default 400)")
             p.add_argument("--seed", type=int, default=0, help="noise seed of regenerated dd3d clouds")
+        elif name == "plot":
+            p.add_argument("folders", type=Path, nargs="+", metavar="RUN_OR_BENCH_DIR",
+                           help="distill run folders (loss curves) or benchmark output folders (their runs' plots)")
+            p.add_argument("--out", type=Path, metavar="DIR",
+                           help="folder for the figures (default: the folder given, or the folders' common parent)")
     return parser
 
 

@@ -41,7 +41,11 @@ class BuiltinConfig:
 
 @dataclass
 class DataConfig:
-    """Which dataset, where it lives and how clouds are prepared (paper §5 "Data Preparation")."""
+    """Which dataset, where it lives and how clouds are prepared (paper §5 "Data Preparation").
+
+    ``up_axis`` is the axis that points up in the stored clouds; figures and the lab stand it on the
+    screen's vertical. ``auto`` means the usual convention of the dataset (:func:`resolve_up_axis`).
+    """
 
     name: Literal["shapes", "modelnet40", "scanobjectnn", "shapenet_part", "folder"] = "shapes"
     root: str | None = None
@@ -55,6 +59,7 @@ class DataConfig:
     canonical: Literal["none", "pca"] = "none"
     rotation_seed: int = _range(0, 0)
     max_classes: int | None = _range(None, 1)
+    up_axis: Literal["auto", "x", "y", "z"] = "auto"
     builtin: BuiltinConfig = field(default_factory=BuiltinConfig)
 
 
@@ -384,6 +389,26 @@ def rotator_kind(cfg: "Config") -> str:
     if kind == "auto":
         return "learned" if cfg.data.setting == "rotated" else "none"
     return kind
+
+
+#: ``data.up_axis: auto`` per dataset: the usual convention of each loader's source. y for the PointNet
+#: h5 release (``modelnet40_ply_hdf5_2048``), PointNet++'s txt release, ScanObjectNN and ShapeNet-part;
+#: y for the built-in ``shapes`` (generated upright along y, :mod:`dd3d.data.shapes`) and for folders
+#: of clouds (most exported clouds follow the PointNet convention). Clouds sampled from ModelNet's
+#: original ``.off`` meshes (e.g. ``modelnet10_hdf5_1024``, read by the ``modelnet40`` loader) have z
+#: up: their configs say ``up_axis: z``.
+DEFAULT_UP_AXIS = {"shapes": "y", "modelnet40": "y", "scanobjectnn": "y", "shapenet_part": "y", "folder": "y"}
+
+
+def resolve_up_axis(data: DataConfig, reported: str | None = None) -> str:
+    """The up axis (``"x"``, ``"y"`` or ``"z"``) of the configured dataset's clouds.
+
+    An explicit ``data.up_axis`` wins; for ``auto``, an axis ``reported`` by the loader for the files
+    it read (e.g. z for a folder of ModelNet ``.off`` meshes), else :data:`DEFAULT_UP_AXIS`.
+    """
+    if data.up_axis != "auto":
+        return data.up_axis
+    return reported or DEFAULT_UP_AXIS[data.name]
 
 
 def _apply_override(raw: dict[str, Any], assignment: str) -> None:

@@ -30,3 +30,40 @@ def part_colors(parts: np.ndarray, class_parts: tuple[int, ...] | list[int]) -> 
     table = np.arange(max(int(parts.max(initial=0)), int(ids.max(initial=0))) + 1)
     table[ids] = np.arange(len(ids))
     return PART_COLORS[table[parts] % len(PART_COLORS)]
+
+
+# ------------------------------------------------------------------- figures (plots, renders, lab)
+
+#: line colour of each method in every plot, loss curve and label (ColorBrewer Dark2 plus a blue;
+#: gm and dd3d keep the lab's original orange and green)
+METHOD_COLORS = {
+    "dd3d": (0.106, 0.620, 0.467),
+    "gm": (0.851, 0.373, 0.008),
+    "dm": (0.459, 0.439, 0.702),
+    "tm": (0.906, 0.161, 0.541),
+    "sadm": (0.400, 0.651, 0.118),
+    "pcc": (0.902, 0.671, 0.008),
+    "random": (0.400, 0.400, 0.400),
+    "herding": (0.651, 0.463, 0.114),
+    "kcenter": (0.122, 0.471, 0.706),
+    # starts from the herding clouds (dd3d.plots.method_label): darker shades of the method's colour
+    "dd3d-warm": (0.039, 0.361, 0.271),
+    "gm-herding": (0.553, 0.243, 0.004),
+}
+OTHER_COLOR = (0.3, 0.3, 0.3)  # a method missing from METHOD_COLORS
+#: matplotlib colour map of heat maps: the map the renders' height colours sample (viridis)
+SEQUENTIAL_MAP = "viridis"
+#: matplotlib settings of every figure: plots, the lab's loss panel and the labels of rendered grids
+#: (``pdf.fonttype`` 42 embeds TrueType fonts, so PDF text stays editable)
+FIGURE_RC = {
+    "font.family": "DejaVu Sans", "font.size": 10.0, "axes.titlesize": 11.0, "axes.labelsize": 10.0,
+    "xtick.labelsize": 9.0, "ytick.labelsize": 9.0, "legend.fontsize": 9.0, "axes.linewidth": 0.8,
+    "lines.linewidth": 1.6, "axes.grid": True, "grid.color": "0.88", "grid.linewidth": 0.6,
+    "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False, "pdf.fonttype": 42,
+    "savefig.facecolor": "white", "figure.facecolor": "white",
+}
+
+
+def method_color(name: str) -> tuple[float, float, float]:
+    """The colour of method ``name`` (case-insensitive) in :data:`METHOD_COLORS`."""
+    return METHOD_COLORS.get(name.lower(), OTHER_COLOR)

@@ -1,6 +1,7 @@
 """Publication renders (``viewer.render``, no display needed) and the shared palette."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from test_viewer import count_near
 from dd3d.distill.run import distill
 from dd3d.errors import DD3DError
 from conftest import offscreen_rendering_problem
-from viewer.palette import HEIGHT_STOPS, PART_COLORS, height_colors, legend, part_colors
+from viewer.palette import HEIGHT_STOPS, PART_COLORS, height_colors, legend, part_colors, to_uint8
 
 CLASSES = ["airplane", "bottle"]
 TILE = 96
@@ -84,3 +85,118 @@ def test_height_colours_span_the_map_on_a_fixed_scale() -> None:
     colors = height_colors(points)
     assert np.allclose(colors[0], HEIGHT_STOPS[0]) and np.allclose(colors[1], HEIGHT_STOPS[-1])
     assert np.allclose(colors[2], HEIGHT_STOPS[-1]) and np.allclose(colors[3], HEIGHT_STOPS[2])
+
+
+# --------------------------------------------------------------------------------------- up axis
+
+TOP = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}
+#: the side facing the camera in each frame: +z for y-up data (and x-up), -y for z-up ModelNet meshes
+FRONT = {"x": (0.0, 0.0, 1.0), "y": (0.0, 0.0, 1.0), "z": (0.0, -1.0, 0.0)}
+RED, BLUE, GREY = (1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (0.6, 0.6, 0.6)
+
+
+def asymmetric_cloud(up: str) -> tuple[np.ndarray, np.ndarray]:
+    """A grey ball with a red blob on top and a blue blob in front, stored with ``up`` as its up axis."""
+    rng = np.random.default_rng(0)
+    ball = rng.normal(size=(600, 3))
+    ball *= 0.3 / np.linalg.norm(ball, axis=1, keepdims=True)
+    top = 0.75 * np.array(TOP[up]) + 0.06 * rng.normal(size=(200, 3))
+    front = 0.75 * np.array(FRONT[up]) + 0.06 * rng.normal(size=(200, 3))
+    colors = np.repeat(np.array([GREY, RED, BLUE]), [600, 200, 200], axis=0)
+    return np.concatenate([ball, top, front]).astype(np.float32), colors.astype(np.float32)
+
+
+def centroid(image: np.ndarray, color: tuple[float, float, float]) -> np.ndarray:
+    """(row, column) centre of the pixels of exactly ``color``."""
+    rows, cols = np.nonzero((image == to_uint8(color)).all(axis=2))
+    assert len(rows) > 20, f"{color} not drawn"
+    return np.array([rows.mean(), cols.mean()])
+
+
+def test_every_up_axis_stands_the_top_up_and_turns_the_front_to_the_camera() -> None:
+    reason = offscreen_rendering_problem()
+    if reason:
+        pytest.skip(reason)
+    from viewer.render import offscreen
+    from viewer.upright import upright
+
+    size = 128
+    found = {}
+    with offscreen(size, size) as draw:
+        for up in ("x", "y", "z"):
+            points, colors = asymmetric_cloud(up)
+            image = draw(upright(points, up), colors, 3.0)
+            found[up] = centroid(image, RED), centroid(image, BLUE)
+        raw = draw(*asymmetric_cloud("z"), 3.0)  # control: z-up data drawn as stored lies on its back
+    for up, (top, front) in found.items():
+        assert top[0] < 0.3 * size, (up, top)  # the top lands in the upper part of the image
+        assert front[0] > top[0] + 0.25 * size, (up, top, front)  # the front below it, towards the camera
+        assert np.allclose(top, found["y"][0], atol=1.5) and np.allclose(front, found["y"][1], atol=1.5), up
+    assert centroid(raw, RED)[0] > 0.5 * size
+
+
+def test_up_axis_resolution_per_dataset_and_config() -> None:
+    from dd3d.config import DEFAULT_UP_AXIS, load_config, resolve_up_axis
+
+    from conftest import REPO
+
+    assert {name: resolve_up_axis(load_config(None, [f"data.name={name}", "data.root=/x"]).data)
+            for name in DEFAULT_UP_AXIS} == {"shapes": "y", "modelnet40": "y", "scanobjectnn": "y",
+                                             "shapenet_part": "y", "folder": "y"}
+    assert resolve_up_axis(load_config(REPO / "configs" / "modelnet10.yaml").data) == "z"  # sampled from .off meshes
+    folder = load_config(None, ["data.name=folder", "data.root=/x"]).data
+    assert resolve_up_axis(folder, reported="z") == "z"  # a loader that knows its files' axis
+    folder.up_axis = "x"
+    assert resolve_up_axis(folder, reported="z") == "x"  # the config wins
+    with pytest.raises(DD3DError, match=r"data.up_axis: got 'up', expected one of 'auto', 'x', 'y', 'z'"):
+        load_config(None, ["data.up_axis=up"])
+
+
+def test_render_turns_every_column_by_the_run_configs_up_axis(runs, tmp_path: Path) -> None:
+    import yaml
+    from PIL import Image
+
+    from viewer.render import HEADER_HEIGHT, LABEL_WIDTH, render_runs
+
+    def extent(up: str) -> tuple[np.ndarray, np.ndarray]:
+        """(height, width) of the drawn pixels of the Real and the DD3D tile of a bottle."""
+        run = tmp_path / f"run-{up}"
+        shutil.copytree(runs["dd3d"], run)
+        cfg = yaml.safe_load((run / "config.yaml").read_text())
+        cfg["data"]["up_axis"] = up
+        (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+        image = np.asarray(Image.open(render_runs([run], ["bottle"], 300, tmp_path / f"{up}.png", tile=TILE)).convert("RGB"))
+        sizes = []
+        for column in range(2):
+            tile = image[HEADER_HEIGHT:HEADER_HEIGHT + TILE, LABEL_WIDTH + column * TILE:LABEL_WIDTH + (column + 1) * TILE]
+            rows, cols = np.nonzero(tile.astype(int).sum(axis=2) < 600)
+            sizes.append((np.ptp(rows), np.ptp(cols)))
+        return np.array(sizes).T
+
+    upright_size, lying_size = extent("y"), extent("x")  # built-in shapes are y-up: the bottle stands
+    assert (upright_size[0] > 1.5 * upright_size[1])[0], upright_size  # Real: taller than wide
+    assert (lying_size[1] > 1.5 * lying_size[0])[0], lying_size  # told x is up: turned on its side
+    assert not np.array_equal(upright_size[:, 1], lying_size[:, 1])  # the DD3D column turns with it
+
+
+def test_save_render_panels_end_with_the_loss_panel(tmp_path: Path) -> None:
+    reason = offscreen_rendering_problem()
+    if reason:
+        pytest.skip(reason)
+    from PIL import Image
+
+    from dd3d.palette import METHOD_COLORS
+    from viewer.render import grid_size, render_panels_file, write_panels
+
+    points, colors = asymmetric_cloud("y")
+    x = np.arange(40)
+    write_panels(tmp_path / "panels.npz", [(points, colors), None, (points, colors)], "chair", ["Real", "GM", "DD3D"],
+                 loss=[("gm", 2.0 - x / 40), ("dd3d", 1.0 - x / 80)])
+    out = render_panels_file(tmp_path / "panels.npz", tmp_path / "row.png", TILE)
+    image = np.asarray(Image.open(out).convert("RGB"))
+    assert image.shape[1::-1] == grid_size(1, 4, TILE)
+    loss_tile = image[:, -TILE:]
+    for name in ("gm", "dd3d"):
+        assert count_near(loss_tile, np.array(METHOD_COLORS[name]), tolerance=20) > 30, name
+    assert count_near(image[:, :-TILE], np.array(METHOD_COLORS["gm"]), tolerance=20) == 0  # only in the loss panel
+    assert render_panels_file(tmp_path / "panels.npz", tmp_path / "row.pdf", TILE).read_bytes().startswith(b"%PDF")

@@ -15,7 +15,8 @@ import pytest
 from conftest import REPO, offscreen_rendering_problem
 from test_engine import TINY_LAB
 
-from viewer.lossplot import loss_caption, loss_image, method_curves
+from dd3d.engine import LAB_METHODS
+from viewer.lossplot import LossPlot, loss_caption, method_curves
 from viewer.palette import METHOD_COLORS, PART_COLORS, height_colors, to_uint8
 
 XVFB = ["xvfb-run", "-a", "-s", "-screen 0 1600x900x24"]
@@ -147,8 +148,17 @@ def test_screenshot_after_iterations_shows_clouds_and_curves(gui, tmp_path: Path
     assert 0.2 < white < 0.9  # white 3D panels beside the dark side panel
     ramp = height_colors(np.c_[np.zeros(256), np.linspace(-1, 1, 256), np.zeros(256)])
     assert count_near(image, ramp) > 300  # height-coloured clouds
-    for name, color in METHOD_COLORS.items():
-        assert count_near(image, np.array(color), tolerance=12) > 20, f"no {name} loss curve"
+    for name in LAB_METHODS:
+        assert count_near(image, np.array(METHOD_COLORS[name]), tolerance=12) > 20, f"no {name} loss curve"
+    # the loss panel stands upright (Filament's OpenGL backend flips images): GM's orange, only drawn in
+    # that panel, stays above the bottom 12% of its white image, where the x axis and its labels are
+    orange = (np.abs(image - np.round(np.array(METHOD_COLORS["gm"]) * 255)).max(axis=2) <= 40)
+    rows, cols = np.nonzero(orange)
+    # rows of white images across the curves and the white margin left of the axes (~50 px here)
+    white = (image[:, cols.min() - 40:cols.max() + 1] == 255).all(axis=2).any(axis=1)
+    edges = np.flatnonzero(np.diff(np.r_[0, white.astype(int), 0]))
+    top, bottom = next((a, b - 1) for a, b in zip(edges[::2], edges[1::2]) if a <= np.median(rows) < b)
+    assert (rows.max() - top) / (bottom - top) < 0.88, (rows.max(), top, bottom)
 
 
 def test_app_api_slider_selection_and_render(gui, tmp_path: Path) -> None:
@@ -166,9 +176,11 @@ def test_app_api_slider_selection_and_render(gui, tmp_path: Path) -> None:
     from viewer.render import grid_size
 
     render = load_rgb(tmp_path / "render.png")
-    assert render.shape[1::-1] == grid_size(1, 3, 128)
+    assert render.shape[1::-1] == grid_size(1, 4, 128)  # Real | GM | DD3D | loss panel
     assert (render[0, 0] == 255).all() and (render[-1, -1] == 255).all()
-    assert (render.sum(axis=2) < 600).sum() > 50  # points drawn
+    assert (render[:, :-128].sum(axis=2) < 600).sum() > 50  # points drawn
+    for name in LAB_METHODS:  # the loss panel's curves, as in the lab
+        assert count_near(render[:, -128:], np.array(METHOD_COLORS[name]), tolerance=12) > 10, name
     # Open3D 0.20's Vulkan default on Mesa's software driver grew ~9 MB per such frame
     assert found["mb_per_redraw"] < 1.0, found["mb_per_redraw"]
     # after an engine failure: the message and state in the status lines, the slider still works,
@@ -207,19 +219,54 @@ def test_segmentation_config_shows_part_colours_in_every_panel(gui, tmp_path: Pa
         assert count_near(panel, PART_COLORS[4:], tolerance=1) < 5, name  # no colours beyond the class's parts
 
 
-def test_loss_image_draws_each_method_in_its_colour_on_a_shared_scale() -> None:
+def drawn_rows(image: np.ndarray, name: str) -> np.ndarray:
+    """Rows of the pixels in method ``name``'s exact colour."""
+    return np.nonzero((image == to_uint8(METHOD_COLORS[name])).all(axis=2))[0]
+
+
+def test_loss_panel_has_axis_values_a_legend_and_each_method_in_its_colour() -> None:
     curves = [("gm", np.linspace(2.0, 1.0, 50)), ("dd3d", np.linspace(1.0, 0.5, 50))]
-    image = loss_image(method_curves(curves), size=(200, 120))
-    assert image.shape == (120, 200, 3) and (image[0, 0] == 255).all()
-    rows = {}
+    plot = LossPlot(size=(320, 220))
+    image = plot.image(method_curves(curves))
+    assert image.shape == (220, 320, 3) and (image[0, 0] == 255).all()
+    ax = plot.ax
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_yscale()) == ("iteration", "matching loss", "linear")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["GM", "DD3D"]
+    assert ax.get_ylim()[0] <= 0.5 and ax.get_ylim()[1] >= 2.0 and ax.get_xlim()[1] >= 50
+    left = int(ax.get_position().x0 * 320)
+    assert (image[:, :left].sum(axis=2) < 300).sum() > 100  # dark tick labels left of the axes
     for name, _ in curves:
-        drawn = (image == to_uint8(METHOD_COLORS[name])).all(axis=2)
-        assert drawn.sum() > 300, name  # a 2-px line across the ~180-px plotting area
-        rows[name] = np.flatnonzero(drawn[:, 15])  # one column near the left end
-    assert rows["gm"].max() < rows["dd3d"].min()  # GM's higher losses are drawn above DD3D's
-    assert loss_caption([n for n, _ in curves], [c for _, c in curves]) == "Loss · orange GM 1 · green DD3D 0.5"
-    blank = loss_image(method_curves([("gm", np.array([np.nan]))]), size=(200, 120))
-    assert not (blank == to_uint8(METHOD_COLORS["gm"])).all(axis=2).any()  # nothing finite, nothing drawn
+        assert len(drawn_rows(image, name)) > 150, name  # a line across the plotting area (plus its legend key)
+    gm, dd3d = (np.median(drawn_rows(image, n)) for n in ("gm", "dd3d"))
+    assert gm < dd3d  # GM's higher losses are drawn above DD3D's
+    assert loss_caption([n for n, _ in curves], [c for _, c in curves]) == "Matching loss · GM 1 · DD3D 0.5"
+    blank = LossPlot(size=(320, 220)).image(method_curves([("gm", np.array([np.nan]))]))
+    assert len(drawn_rows(blank, "gm")) < 60  # only the legend key: nothing finite, no curve
+
+
+def test_loss_panel_uses_a_log_scale_when_curves_differ_by_orders_of_magnitude() -> None:
+    x = np.arange(80)
+    curves = method_curves([("gm", 5 * np.exp(-x / 40) + 1), ("dd3d", 0.01 * np.exp(-x / 40) + 0.001)])
+    plot = LossPlot(size=(320, 220))
+    image = plot.image(curves)
+    assert plot.ax.get_yscale() == "log"
+    low, high = plot.ax.get_ylim()
+    assert low <= 0.001 and high >= 6 and np.log10(high / low) == pytest.approx(round(np.log10(high / low)))
+    gm, dd3d = (np.median(drawn_rows(image, n)) for n in ("gm", "dd3d"))
+    assert dd3d - gm > 0.3 * 220  # both curves readable, far apart
+
+
+def test_loss_panel_redraws_only_the_lines_while_the_axes_stay_and_matches_a_fresh_panel() -> None:
+    x = np.arange(200)
+    losses = [("gm", 2 - x / 400), ("dd3d", 1.5 - x / 300)]
+    plot = LossPlot(size=(320, 220))
+    for n in range(30, 45):  # 30 .. 44 iterations: same axes (x up to 50)
+        image = plot.image(method_curves([(m, v[:n]) for m, v in losses]))
+    assert plot.full_redraws == 1
+    fresh = LossPlot(size=(320, 220)).image(method_curves([(m, v[:44]) for m, v in losses]))
+    assert np.array_equal(image, fresh)  # no stale pixels from earlier frames
+    plot.image(method_curves([(m, v[:120]) for m, v in losses]))  # x beyond 50: new axes
+    assert plot.full_redraws == 2
 
 
 @pytest.mark.parametrize("display", [None, ":4711"], ids=["unset", "unreachable"])

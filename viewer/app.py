@@ -137,12 +137,12 @@ class LabApp:
 
         from viewer.window import LabWindow, guarded
 
-        select_renderer(renderer)
+        opengl = select_renderer(renderer) and renderer == "opengl"
         self._app = gui.Application.instance
         self._app.initialize()
         self._guarded = guarded
         self.engine = Engine(cfg, resolution, autosave=autosave, resume=resume, pause_at=pause_at)
-        self.view = LabWindow(title, *size, resolution=resolution)
+        self.view = LabWindow(title, *size, resolution=resolution, flip_images=opengl)
         self.controller = Controller(self.engine, self._post, self.view.apply, self.view.show_message, refresh)
         v, c = self.view, self.controller
         v.on_select, v.on_resolution, v.on_play, v.on_step = c.select, c.set_resolution, c.play, c.step
@@ -229,8 +229,8 @@ class LabApp:
         self.view.select(index, sample)
 
     def save_render(self, path: Path, tile: int = 400) -> "Future[Path]":
-        """The Real | GM | DD3D panels as a paper-ready PNG/PDF (fixed camera, white background, exact
-        colours), rendered offscreen in a child process; the future resolves to ``path``."""
+        """The Real | GM | DD3D panels and the loss panel as a paper-ready PNG/PDF (fixed camera, white
+        background, exact colours), rendered offscreen in a child process; the future resolves to ``path``."""
         from viewer.render import render_in_subprocess, write_panels
 
         view = self.view.view
@@ -239,7 +239,7 @@ class LabApp:
         snap = view.snapshot
         panels = Path(tempfile.mkdtemp(prefix="dd3d-lab-render-")) / "panels.npz"
         write_panels(panels, self.view.panel_clouds(), snap.class_names[snap.selected_class], ["Real", "GM", "DD3D"],
-                     list(view.legend))
+                     list(view.legend), [(m.name, m.losses) for m in snap.methods])
         future: Future[Path] = Future()
 
         def work() -> None:

@@ -18,9 +18,11 @@ from typing import Callable
 
 import numpy as np
 
+from dd3d.config import resolve_up_axis
 from dd3d.engine import Cloud, Engine, Snapshot, State
-from viewer.lossplot import loss_caption, loss_image, method_curves
+from viewer.lossplot import LossPlot, loss_caption, method_curves
 from viewer.palette import cloud_colors, legend
+from viewer.upright import upright
 
 #: default seconds between view updates driven by training alone; a change of resolution, class or
 #: sample is shown at once. Every update costs a redraw, which on a CPU-only machine competes with training.
@@ -30,11 +32,13 @@ PANELS = ("Real", "GM", "DD3D")
 
 @dataclass(frozen=True)
 class PanelView:
-    """One cloud to show: ``cloud`` identity tells the window whether anything changed."""
+    """One cloud to show: ``cloud`` identity tells the window whether anything changed; ``points``
+    are its points as drawn (the top panels in the view frame, :mod:`viewer.upright`)."""
 
     title: str
     cloud: Cloud | None
     colors: np.ndarray | None
+    points: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -75,11 +79,15 @@ def status_line(snap: Snapshot) -> str:
 
 
 class ViewBuilder:
-    """Turns snapshots into view models, reusing colours of unchanged clouds."""
+    """Turns snapshots into view models, reusing colours of unchanged clouds. Clouds are coloured
+    by height along ``up_axis``, the dataset's up axis, and the Real | GM | DD3D clouds are shown
+    turned so that it points up."""
 
-    def __init__(self) -> None:
-        self._colors: dict[int, tuple[Cloud, np.ndarray]] = {}
+    def __init__(self, up_axis: str = "y") -> None:
+        self.up_axis = up_axis
+        self._colors: dict[int, tuple[Cloud, np.ndarray, np.ndarray]] = {}
         self._plot_key: tuple[int, ...] | None = None
+        self._loss_plot: LossPlot | None = None  # made on first use (matplotlib figure)
 
     def _colored(self, slot: int, title: str, cloud: Cloud | None, class_parts: tuple[int, ...],
                  color_source: Cloud | None = None) -> PanelView:
@@ -88,9 +96,11 @@ class ViewBuilder:
         cached = self._colors.get(slot)
         if cached is None or cached[0] is not cloud:
             source = color_source or cloud
-            cached = (cloud, cloud_colors(source.points, source.parts, class_parts))
+            colors = cloud_colors(upright(source.points, self.up_axis), source.parts, class_parts)
+            # the canonicalisation stages (coloured like the real cloud) are in rotated/PCA frames: shown as they are
+            cached = (cloud, colors, cloud.points if color_source else upright(cloud.points, self.up_axis))
             self._colors[slot] = cached
-        return PanelView(title, cloud, cached[1])
+        return PanelView(title, cloud, cached[1], cached[2])
 
     def _loss_image(self, snap: Snapshot) -> np.ndarray | None:
         """A new loss-curve image when an iteration was added since the last one, else None."""
@@ -98,7 +108,8 @@ class ViewBuilder:
         if key == self._plot_key:
             return None
         self._plot_key = key
-        return loss_image(method_curves([(m.name, m.losses) for m in snap.methods]))
+        self._loss_plot = self._loss_plot or LossPlot()
+        return self._loss_plot.image(method_curves([(m.name, m.losses) for m in snap.methods]))
 
     def build(self, snap: Snapshot) -> ViewModel:
         parts = snap.class_parts
@@ -145,7 +156,7 @@ class Controller:
         self.engine = engine
         self.min_interval = min_interval
         self._post, self._apply, self._show_message = post, apply, show_message
-        self._builder = ViewBuilder()
+        self._builder = ViewBuilder(resolve_up_axis(engine.cfg.data))
         self._idle = threading.Event()  # set while no view model is waiting for the main thread
         self._idle.set()
         self._stopping = threading.Event()

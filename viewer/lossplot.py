@@ -1,85 +1,101 @@
-"""The lab's loss curves as an RGB image, drawn with numpy.
+"""The lab's loss panel: matching loss against iteration with axis values, a legend and a log scale
+where the curves span orders of magnitude, drawn by matplotlib's Agg into an RGB array.
 
-Not matplotlib: on the 2-core CPU machines the lab targets, one matplotlib figure of the curves
-took 0.3-0.6 s of CPU (loaded machine), competing with the window and training every refresh; this
-rasteriser draws the same polylines in about a millisecond. The y axis spans 0 (or the lowest loss)
-to the highest loss, the x axis iterations 1 to the latest; each method's last value goes into the
-panel's title label (:func:`loss_caption`).
+It has the look of every other figure: the axes come from :func:`dd3d.plots.draw_loss_curves`, which
+also draws the loss column of Save render and ``dd3d plot``'s Fig. 3. To stay cheap per frame on
+the lab's 2-core CPU machines, :class:`LossPlot` keeps one figure and draws all of it (0.1-0.4 s on
+a loaded 2-core machine) only when the axes change: other methods, linear/log scale, or limits,
+which snap to round numbers (:func:`axis_limits`) and so change a few times per run. Otherwise it
+restores the cached axes (with the legend, which sits above them) and draws just the lines
+(blitting, 1-3 ms).
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
+from matplotlib.ticker import LogLocator, MaxNLocator
 
-from viewer.palette import METHOD_COLOR_NAMES, METHOD_COLORS, to_uint8
+from dd3d.plots import Curve, draw_loss_curves, figure_style, log_scale, method_curves, new_figure
 
-SIZE = (480, 300)  # px (width, height)
-MARGIN = 10  # px around the plotting area
-GRID_LINES = 5  # horizontal grid lines, including the axes
-GRID_GREY = 225
-AXIS_GREY = 150
-LINE_WIDTH = 2  # px
+__all__ = ["LossPlot", "axis_limits", "loss_caption", "method_curves", "nice_ceiling"]
 
-
-def _scale(values: np.ndarray, low: float, high: float, pixels: int) -> np.ndarray:
-    span = high - low if high > low else 1.0
-    return (values - low) / span * (pixels - 1)
+SIZE = (480, 320)  # px (width, height)
+DPI = 100
+MARGINS = {"left": 0.17, "right": 0.97, "bottom": 0.15, "top": 0.89}  # fixed: text never moves the axes
 
 
-def _segments(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel coordinates covering the polyline through (x, y), one sample per pixel step."""
-    if len(x) == 1:
-        return np.round(x).astype(np.int64), np.round(y).astype(np.int64)
-    dx, dy = np.diff(x), np.diff(y)
-    steps = np.maximum(np.ceil(np.maximum(np.abs(dx), np.abs(dy))).astype(np.int64), 1)
-    segment = np.repeat(np.arange(len(steps)), steps + 1)
-    first = np.concatenate(([0], np.cumsum(steps + 1)[:-1]))
-    t = (np.arange(len(segment)) - np.repeat(first, steps + 1)) / np.repeat(steps, steps + 1)
-    return (np.round(x[segment] + t * dx[segment]).astype(np.int64),
-            np.round(y[segment] + t * dy[segment]).astype(np.int64))
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 5 × 10^k that is >= ``value`` (> 0)."""
+    decade = 10.0 ** np.floor(np.log10(value))
+    return float(next(m * decade for m in (1, 2, 5, 10) if m * decade >= value))
 
 
-def loss_ranges(curves: Sequence[np.ndarray]) -> tuple[int, float, float]:
-    """(last iteration, lowest, highest finite loss) over all curves; the y axis starts at 0 when
-    every loss is positive."""
-    values = np.concatenate([np.asarray(c, dtype=np.float64)[np.isfinite(c)] for c in curves] + [np.zeros(1)])
-    return max((len(c) for c in curves), default=0), float(values.min()), float(values.max())
+def axis_limits(curves: Sequence[np.ndarray], log: bool) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((1, last iteration rounded up to 1, 2 or 5 × 10^k), (low, high) of the finite losses widened to
+    tick steps, or to whole decades on a log axis)."""
+    values = np.concatenate([np.asarray(c, dtype=np.float64) for c in curves] + [np.empty(0)])
+    values = values[np.isfinite(values)]
+    x = (1.0, nice_ceiling(max([len(c) for c in curves] + [2])))
+    if not len(values):
+        return x, (0.0, 1.0)
+    low, high = float(values.min()), float(values.max())
+    if log:
+        return x, (10.0 ** np.floor(np.log10(low)), 10.0 ** np.ceil(np.log10(high)))
+    if high == low:
+        low, high = low - 0.5 * (abs(low) or 1.0), high + 0.5 * (abs(high) or 1.0)
+    ticks = MaxNLocator(nbins=5).tick_values(low, high)
+    return x, (float(ticks[0]), float(ticks[-1]))
 
 
-def loss_image(curves: Sequence[tuple[np.ndarray, tuple[float, ...]]], size: tuple[int, int] = SIZE) -> np.ndarray:
-    """Curves (losses per iteration, RGB colour in [0, 1]) on a white (H, W, 3) uint8 image with a
-    light grid; x spans iterations 1..longest curve, y spans :func:`loss_ranges`."""
-    width, height = size
-    image = np.full((height, width, 3), 255, dtype=np.uint8)
-    inner_w, inner_h = width - 2 * MARGIN, height - 2 * MARGIN
-    for k in range(GRID_LINES):
-        row = MARGIN + round(k * (inner_h - 1) / (GRID_LINES - 1))
-        image[row, MARGIN:MARGIN + inner_w] = AXIS_GREY if k == GRID_LINES - 1 else GRID_GREY
-    image[MARGIN:MARGIN + inner_h, MARGIN] = AXIS_GREY
-    last, low, high = loss_ranges([c for c, _ in curves])
-    for losses, color in curves:
-        ok = np.isfinite(losses)
-        if not ok.any():
-            continue
-        x = _scale(np.flatnonzero(ok).astype(np.float64), 0.0, max(last - 1, 1), inner_w)
-        y = (inner_h - 1) - _scale(losses[ok].astype(np.float64), low, high, inner_h)
-        px, py = _segments(x, y)
-        for ox in range(LINE_WIDTH):
-            for oy in range(LINE_WIDTH):
-                cols = np.clip(px + ox, 0, inner_w - 1) + MARGIN
-                rows = np.clip(py + oy, 0, inner_h - 1) + MARGIN
-                image[rows, cols] = to_uint8(color)
-    return image
+class LossPlot:
+    """One reusable loss panel of ``size`` pixels (use it from one thread)."""
+
+    def __init__(self, size: tuple[int, int] = SIZE) -> None:
+        with figure_style():
+            self.figure = new_figure(size[0] / DPI, size[1] / DPI, dpi=DPI)
+            self.figure.subplots_adjust(**MARGINS)
+            self.ax = self.figure.add_subplot()
+        self._key: tuple | None = None
+        self._background = None
+        self._lines: list = []
+        self.full_redraws = 0  # how often the axes were drawn from scratch (the rest were blitted)
+
+    def image(self, curves: Sequence[Curve]) -> np.ndarray:
+        """The panel showing ``curves`` as an (H, W, 3) uint8 array."""
+        losses = [np.asarray(c[1], dtype=np.float64) for c in curves]
+        log = log_scale(losses)
+        limits = axis_limits(losses, log)
+        key = (tuple((label, color) for label, _, color in curves), log, limits)
+        canvas = self.figure.canvas
+        with figure_style():
+            if key != self._key:
+                self._draw_axes(curves, log, limits)
+                self._key = key
+            canvas.restore_region(self._background)
+            for line, values in zip(self._lines, losses):
+                line.set_data(np.arange(1, len(values) + 1), values)
+                self.ax.draw_artist(line)
+        return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+    def _draw_axes(self, curves: Sequence[Curve], log: bool, limits: tuple) -> None:
+        """Draw the axes, ticks, labels and legend without the lines and keep them as the background."""
+        self.ax.cla()
+        self._lines = draw_loss_curves(self.ax, [(label, np.empty(0), color) for label, _, color in curves])
+        self.ax.set_yscale("log" if log else "linear")
+        if log:
+            self.ax.yaxis.set_major_locator(LogLocator(numticks=6))
+        (x0, x1), (y0, y1) = limits
+        self.ax.set_xlim(x0, x1)
+        self.ax.set_ylim(y0, y1)
+        for line in self._lines:
+            line.set_animated(True)  # drawn by blitting only
+        self.figure.canvas.draw()
+        self._background = self.figure.canvas.copy_from_bbox(self.figure.bbox)
+        self.full_redraws += 1
 
 
 def loss_caption(names: Sequence[str], curves: Sequence[np.ndarray]) -> str:
-    """The title over the image: each curve's colour, method and last value, e.g.
-    ``Loss · orange GM 0.412 · green DD3D 0.0931`` (short enough for a third of the window)."""
-    parts = [f"{METHOD_COLOR_NAMES.get(n, 'grey')} {n.upper()} {c[-1]:.3g}" for n, c in zip(names, curves) if len(c)]
-    return " · ".join(["Loss", *parts]) if parts else "Matching loss"
-
-
-def method_curves(methods: Sequence[tuple[str, np.ndarray]]) -> list[tuple[np.ndarray, tuple[float, ...]]]:
-    """(losses, colour) of each method in its :data:`~viewer.palette.METHOD_COLORS` colour."""
-    return [(losses, METHOD_COLORS.get(name, (0.3, 0.3, 0.3))) for name, losses in methods]
+    """The title over the panel: each method's last loss, e.g. ``Matching loss · GM 0.412 · DD3D 0.0931``."""
+    parts = [f"{n.upper()} {c[-1]:.3g}" for n, c in zip(names, curves) if len(c)]
+    return " · ".join(["Matching loss", *parts])

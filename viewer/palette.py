@@ -1,5 +1,5 @@
-"""Colours shared by the lab and the publication renders: part palette (:mod:`dd3d.palette`, also
-used by PLY exports), height map, method colours.
+"""Colours shared by the lab and the publication renders: part palette and method colours
+(:mod:`dd3d.palette`, also used by PLY exports and the plots of :mod:`dd3d.plots`), height map.
 
 Everything is a fixed table so that the same part or height has the same colour in every panel,
 every screenshot and every figure. Colours are RGB floats in [0, 1].
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dd3d.palette import PART_COLORS, part_colors
+from dd3d.palette import METHOD_COLORS, PART_COLORS, part_colors  # noqa: F401 - METHOD_COLORS re-exported
 
 #: height colour map: stops from the lowest (y = -1) to the highest (y = +1) point of the unit sphere
 HEIGHT_STOPS = np.array([
@@ -18,15 +18,11 @@ HEIGHT_STOPS = np.array([
     [0.369, 0.788, 0.384],
     [0.992, 0.906, 0.145],
 ], dtype=np.float32)
-UP_AXIS = 1  # the datasets are y-up
-
-#: line colours of the methods in loss curves and labels
-METHOD_COLORS = {"gm": (0.850, 0.373, 0.008), "dd3d": (0.106, 0.620, 0.467)}
-METHOD_COLOR_NAMES = {"gm": "orange", "dd3d": "green"}  # for captions
+UP_AXIS = 1  # clouds are coloured in the view frame (viewer.upright): y up
 
 
 def height_colors(points: np.ndarray) -> np.ndarray:
-    """(N, 3) colours from each point's height on a fixed scale (unit-sphere clouds span -1…1)."""
+    """(N, 3) colours from each point's height (y) on a fixed scale (unit-sphere clouds span -1…1)."""
     t = np.clip((np.asarray(points, dtype=np.float32)[:, UP_AXIS] + 1.0) / 2.0, 0.0, 1.0)
     position = t * (len(HEIGHT_STOPS) - 1)
     low = np.minimum(position.astype(np.int64), len(HEIGHT_STOPS) - 2)

@@ -1,12 +1,16 @@
 """Publication renders: one camera, material and background for the lab and for ``dd3d render``.
 
 Clouds are drawn unlit with post-processing off on a white background, so every point keeps its
-exact palette colour (:mod:`viewer.palette`), from the same fixed camera. :func:`render_runs` draws
+exact palette colour (:mod:`viewer.palette`), from the same fixed camera, turned so that the
+dataset's up axis (``data.up_axis`` of the run's config) points up (:mod:`viewer.upright`): objects
+stand upright and face the camera the same way in every column. :func:`render_runs` draws
 a Figure-4-style grid (rows: classes; columns: Real, then one column per run) with Open3D's
 ``OffscreenRenderer`` — no display needed — and lays it out with matplotlib (PNG, or PDF with
 vector labels). The lab's "Save render" hands its panels to :func:`render_in_subprocess`, which runs
 the same offscreen path in a child process (``python -m viewer.render``): rendering offscreen inside
 the GUI process is one of the Open3D traps (../shared/notes/OPEN3D.md), and the window stays responsive.
+Its grid ends with the lab's loss panel, drawn by :func:`dd3d.plots.draw_loss_curves` as in the lab.
+Labels use the figures' fonts (:data:`dd3d.palette.FIGURE_RC`).
 
 Importing this module loads ``open3d.visualization.rendering`` but never the ``gui`` module.
 """
@@ -26,13 +30,16 @@ import numpy as np
 import open3d as o3d
 import open3d.visualization.rendering as rendering
 
+from dd3d.config import Config, load_config, resolve_up_axis
 from dd3d.errors import DD3DError
+from dd3d.plots import Curve, draw_loss_curves, figure_style, method_curves, new_figure
 from viewer.palette import cloud_colors, legend
+from viewer.upright import upright
 
 FOV = 30.0  # degrees, on the shorter side of the view
 CENTER = np.array([0.0, 0.0, 0.0], dtype=np.float32)
 EYE = (np.array([0.9, 0.6, 1.5]) / np.linalg.norm([0.9, 0.6, 1.5]) * 4.4).astype(np.float32)
-UP = np.array([0.0, 1.0, 0.0], dtype=np.float32)
+UP = np.array([0.0, 1.0, 0.0], dtype=np.float32)  # clouds are drawn in the view frame (viewer.upright)
 WHITE = (1.0, 1.0, 1.0, 1.0)
 TILE = 400  # default tile size (px) of rendered grids
 GEOMETRY = "cloud"
@@ -118,52 +125,67 @@ LABEL_WIDTH, HEADER_HEIGHT = 150, 36  # px reserved for row and column labels
 
 
 def grid_size(rows: int, columns: int, tile: int = TILE) -> tuple[int, int]:
-    """(width, height) in pixels of a PNG grid written by :func:`compose`."""
+    """(width, height) in pixels of a PNG grid written by :func:`compose` (count a loss column too)."""
     return LABEL_WIDTH + columns * tile, HEADER_HEIGHT + rows * tile
 
 
-def compose(images: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str], column_labels: Sequence[str],
-            out: Path, legends: Sequence[list[tuple[str, tuple[float, ...]]]] | None = None) -> Path:
-    """Lay rendered tiles out with labels and write ``out`` (.png exact size, or .pdf) atomically."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+#: where the loss axes sit inside their tile (fractions of the tile: room for the tick labels)
+LOSS_INSET = (0.24, 0.16, 0.72, 0.70)  # left, bottom, width, height (the legend goes above)
+LOSS_FULL_TEXT_TILE = 280  # px: tiles at least this large get the loss axes' text at full size
 
+
+def compose(images: Sequence[Sequence[np.ndarray]], row_labels: Sequence[str], column_labels: Sequence[str],
+            out: Path, legends: Sequence[list[tuple[str, tuple[float, ...]]]] | None = None,
+            loss: Sequence[Curve] | None = None) -> Path:
+    """Lay rendered tiles out with labels (and ``loss`` curves in a last column, beside the first row)
+    and write ``out`` (.png exact size, or .pdf) atomically."""
     from dd3d.io import atomic_path
 
     suffix = out.suffix.lower()
     if suffix not in (".png", ".pdf"):
         raise DD3DError(f"--out {out}: unknown file type {out.suffix!r} (expected .png or .pdf)")
     tile = images[0][0].shape[0]
-    width, height = grid_size(len(images), len(images[0]), tile)
+    columns = [*column_labels, *(["Loss"] if loss else [])]
+    width, height = grid_size(len(images), len(columns), tile)
     dpi = 100
-    fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, facecolor="white")
-    FigureCanvasAgg(fig)
-    for j, label in enumerate(column_labels):
-        fig.text((LABEL_WIDTH + (j + 0.5) * tile) / width, 1 - HEADER_HEIGHT / 2 / height, label,
-                 ha="center", va="center", fontsize=14)
-    for i, row in enumerate(images):
-        top = HEADER_HEIGHT + i * tile
-        fig.text(10 / width, 1 - (top + tile / 2) / height, row_labels[i], ha="left", va="center", fontsize=13)
-        for k, (name, color) in enumerate((legends or [[]] * len(images))[i]):
-            fig.text(10 / width, 1 - (top + tile / 2 + 24 + 16 * k) / height, name, color=color,
-                     ha="left", va="center", fontsize=10)
-        for j, image in enumerate(row):
-            ax = fig.add_axes(((LABEL_WIDTH + j * tile) / width, 1 - (top + tile) / height, tile / width, tile / height))
-            ax.imshow(image, interpolation="nearest")
-            ax.set_axis_off()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format=suffix[1:], dpi=dpi, facecolor="white")
+    with figure_style():
+        fig = new_figure(width / dpi, height / dpi, dpi=dpi)
+        for j, label in enumerate(columns):
+            fig.text((LABEL_WIDTH + (j + 0.5) * tile) / width, 1 - HEADER_HEIGHT / 2 / height, label,
+                     ha="center", va="center", fontsize="x-large")
+        for i, row in enumerate(images):
+            top = HEADER_HEIGHT + i * tile
+            fig.text(10 / width, 1 - (top + tile / 2) / height, row_labels[i], ha="left", va="center",
+                     fontsize="large")
+            for k, (name, color) in enumerate((legends or [[]] * len(images))[i]):
+                fig.text(10 / width, 1 - (top + tile / 2 + 24 + 16 * k) / height, name, color=color,
+                         ha="left", va="center", fontsize="medium")
+            for j, image in enumerate(row):
+                ax = fig.add_axes(((LABEL_WIDTH + j * tile) / width, 1 - (top + tile) / height, tile / width,
+                                   tile / height))
+                ax.imshow(image, interpolation="nearest")
+                ax.set_axis_off()
+        if loss:
+            left, bottom, w, h = LOSS_INSET
+            x0 = LABEL_WIDTH + len(column_labels) * tile
+            with figure_style(min(1.0, tile / LOSS_FULL_TEXT_TILE)):  # smaller text in small tiles
+                draw_loss_curves(fig.add_axes(((x0 + left * tile) / width,
+                                               1 - (HEADER_HEIGHT + (1 - bottom) * tile) / height,
+                                               w * tile / width, h * tile / height)), loss)
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format=suffix[1:], dpi=dpi, facecolor="white")
     return out
 
 
 def render_grid(cells: Sequence[Sequence[GridCell]], row_labels: Sequence[str], column_labels: Sequence[str],
                 out: Path, draw: DrawFn, tile: int, point_size: float,
-                legends: Sequence[list[tuple[str, tuple[float, ...]]]] | None = None) -> Path:
+                legends: Sequence[list[tuple[str, tuple[float, ...]]]] | None = None,
+                loss: Sequence[Curve] | None = None) -> Path:
     """Render every cell with ``draw`` and :func:`compose` the grid."""
     blank = np.full((tile, tile, 3), 255, dtype=np.uint8)
     images = [[blank if cell.points is None else draw(cell.points, cell.colors, point_size) for cell in row]
               for row in cells]
-    return compose(images, row_labels, column_labels, out, legends)
+    return compose(images, row_labels, column_labels, out, legends, loss)
 
 
 # ---------------------------------------------------------------------------------- run folders
@@ -202,14 +224,12 @@ def _load_run(run: Path, points: int, seed: int) -> _Run:
     return _Run(method.upper(), names, synthetic.points, synthetic.labels, synthetic.parts)
 
 
-def _real_clouds(run: Path, classes: Sequence[str], points: int) -> tuple[list[np.ndarray], list[np.ndarray | None],
-                                                                          list[tuple[int, ...]], list[str] | None]:
-    """The first training cloud of each class from the run's config, prepared at ``points`` points
+def _real_clouds(cfg: Config, classes: Sequence[str], points: int) -> tuple[list[np.ndarray], list[np.ndarray | None],
+                                                                            list[tuple[int, ...]], list[str] | None]:
+    """The first training cloud of each class of the config's dataset, prepared at ``points`` points
     (with the part labels, class part ids and part names of segmentation configs)."""
-    from dd3d.config import load_config
     from dd3d.data import load_train_split, prepare_at
 
-    cfg = load_config(run / "config.yaml")
     # loaders that sample clouds (built-in shapes, folders, ShapeNet-part txt) then give distinct points
     cfg.data.resolution = max(cfg.data.resolution, points)
     raw = load_train_split(cfg)
@@ -237,8 +257,9 @@ def render_runs(run_dirs: Sequence[Path], classes: Sequence[str], points: int, o
 
     dd3d runs are regenerated at ``points`` points from ``generator.pt`` (noise seed ``seed``);
     other runs show ``synthetic.h5`` as distilled (e.g. GM at its training resolution). Real clouds
-    come from the first run's ``config.yaml`` dataset. Segmentation clouds are coloured by part
-    with a legend per row; everything else by height.
+    come from the first run's ``config.yaml`` dataset, whose up axis (:func:`dd3d.config.resolve_up_axis`)
+    every column is turned by. Segmentation clouds are coloured by part with a legend per row;
+    everything else by height.
     """
     run_dirs = [Path(d) for d in run_dirs]
     if not run_dirs:
@@ -248,10 +269,13 @@ def render_runs(run_dirs: Sequence[Path], classes: Sequence[str], points: int, o
     if points < 1 or tile < 16:
         raise DD3DError(f"render: --points must be >= 1 and --tile >= 16, got {points} and {tile}")
     runs = [_load_run(d, points, seed) for d in run_dirs]
-    real, real_parts, class_parts, part_names = _real_clouds(run_dirs[0], classes, points)
+    cfg = load_config(run_dirs[0] / "config.yaml")
+    up = resolve_up_axis(cfg.data)
+    real, real_parts, class_parts, part_names = _real_clouds(cfg, classes, points)
     cells = []
     for c, name in enumerate(classes):
-        row = [GridCell(real[c], cloud_colors(real[c], real_parts[c], class_parts[c]))]
+        shown = upright(real[c], up)
+        row = [GridCell(shown, cloud_colors(shown, real_parts[c], class_parts[c]))]
         for run, d in zip(runs, run_dirs):
             if name not in run.class_names:
                 raise DD3DError(f"--classes: {name} not in run {d} (its classes: {', '.join(run.class_names)})")
@@ -259,7 +283,7 @@ def render_runs(run_dirs: Sequence[Path], classes: Sequence[str], points: int, o
             if len(hits) == 0:
                 row.append(GridCell(None))
                 continue
-            cloud = run.points[hits[0]]
+            cloud = upright(run.points[hits[0]], up)
             parts = None if run.parts is None else run.parts[hits[0]]
             row.append(GridCell(cloud, cloud_colors(cloud, parts, class_parts[c])))
         cells.append(row)
@@ -275,26 +299,33 @@ Legend = list[tuple[str, tuple[float, ...]]]
 
 
 def write_panels(path: Path, clouds: Sequence[tuple[np.ndarray, np.ndarray] | None], row_label: str,
-                 column_labels: Sequence[str], legend_entries: Legend | None = None) -> None:
-    """Store one grid row (clouds with colours; None = empty tile) for :func:`render_panels_file`."""
+                 column_labels: Sequence[str], legend_entries: Legend | None = None,
+                 loss: Sequence[tuple[str, np.ndarray]] = ()) -> None:
+    """Store one grid row (clouds in the view frame with colours; None = empty tile) and the methods'
+    loss curves (name, losses) for :func:`render_panels_file`."""
     arrays: dict[str, np.ndarray] = {}
     for i, cloud in enumerate(clouds):
         if cloud is not None:
             arrays[f"points{i}"], arrays[f"colors{i}"] = cloud
-    meta = {"count": len(clouds), "row": row_label, "columns": list(column_labels), "legend": legend_entries or []}
+    for i, (_, losses) in enumerate(loss):
+        arrays[f"loss{i}"] = np.asarray(losses, dtype=np.float64)
+    meta = {"count": len(clouds), "row": row_label, "columns": list(column_labels), "legend": legend_entries or [],
+            "loss": [name for name, _ in loss]}
     with open(path, "wb") as f:
         np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
 
 
 def render_panels_file(panels: Path, out: Path, tile: int) -> Path:
-    """Render a file written by :func:`write_panels` as a one-row grid (offscreen)."""
+    """Render a file written by :func:`write_panels` as a one-row grid (offscreen), the loss curves last."""
     with np.load(panels, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
         cells = [GridCell(data[f"points{i}"], data[f"colors{i}"]) if f"points{i}" in data else GridCell(None)
                  for i in range(meta["count"])]
+        loss = method_curves([(name, data[f"loss{i}"]) for i, name in enumerate(meta.get("loss", []))])
     legends = [[(name, tuple(color)) for name, color in meta["legend"]]] if meta["legend"] else None
     with offscreen(tile, tile) as draw:
-        return render_grid([cells], [meta["row"]], meta["columns"], out, draw, tile, default_point_size(tile), legends)
+        return render_grid([cells], [meta["row"]], meta["columns"], out, draw, tile, default_point_size(tile), legends,
+                           loss)
 
 
 def render_in_subprocess(panels: Path, out: Path, tile: int, timeout: float = 300) -> Path:

@@ -67,7 +67,7 @@ class SceneCloud:
             if self.scene.has_geometry(self.name):
                 self.scene.remove_geometry(self.name)
         else:
-            points = panel.cloud.points + np.array([self.offset, 0.0, 0.0], dtype=np.float32)
+            points = panel.points + np.array([self.offset, 0.0, 0.0], dtype=np.float32)
             pc = render.point_cloud(points, panel.colors)
             # the renderer reads the tensors after this call returns: ``_uploaded`` keeps them alive
             if n == self.count and self.scene.has_geometry(self.name):
@@ -85,8 +85,12 @@ class LabWindow:
     """The lab's window. Hooks ``on_select``, ``on_resolution``, ``on_play``, ``on_step``,
     ``on_save_render``, ``on_export``, ``on_save_checkpoint`` are set by the app."""
 
-    def __init__(self, title: str, width: int = 1600, height: int = 900, resolution: int = 2048) -> None:
+    def __init__(self, title: str, width: int = 1600, height: int = 900, resolution: int = 2048,
+                 flip_images: bool = False) -> None:
         self.app = gui.Application.instance
+        # Filament's OpenGL backend shows an ImageWidget's image upside down (seen with Open3D 0.20 on
+        # Mesa; the Vulkan backend shows it as given): the app sets this when it selected OpenGL
+        self.flip_images = flip_images
         self.window = self.app.create_window(title, width, height, 0, 0)
         w, em = self.window, self.window.theme.font_size
         self.em = em
@@ -321,7 +325,8 @@ class LabWindow:
         self.canonical_title.text = view.canonical_title
         self.loss_title.text = view.loss_title
         if view.loss_image is not None:
-            self.loss_image.update_image(o3d.geometry.Image(np.ascontiguousarray(view.loss_image)))
+            image = view.loss_image[::-1] if self.flip_images else view.loss_image
+            self.loss_image.update_image(o3d.geometry.Image(np.ascontiguousarray(image)))
         self._show_legend(view.legend)
         for button in self.distill_buttons:  # after an engine error only viewing (and Save render) remain
             button.enabled = bool(snap.methods) and not view.is_error
@@ -365,8 +370,9 @@ class LabWindow:
         return sum(c.scene.has_geometry(c.name) for c in (*self.clouds, *self.canonical_clouds))
 
     def panel_clouds(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
-        """The Real | GM | DD3D clouds shown now with their colours (None where a panel is empty)."""
+        """The Real | GM | DD3D clouds shown now, as drawn (view frame), with their colours (None where a
+        panel is empty)."""
         if self.view is None:
             return [None] * len(self.clouds)
-        return [None if cloud.cloud is None or not cloud.count else (cloud.cloud.points, panel.colors)
+        return [None if cloud.cloud is None or not cloud.count else (panel.points, panel.colors)
                 for cloud, panel in zip(self.clouds, self.view.panels)]

@@ -1,0 +1,110 @@
+"""The paper's plots (``dd3d.plots``, ``dd3d plot``) from run folders and benchmark folders.
+
+Run and evaluation folders are written here in the format of ``dd3d distill`` / ``dd3d eval`` (only
+the fields the plots read), so the tests take a second instead of distilling.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error, run_cli
+from test_viewer import count_near, load_rgb
+
+from dd3d.errors import DD3DError
+from dd3d.palette import METHOD_COLORS
+from dd3d.plots import log_scale, plot_benchmark, plot_folders, pooled, read_evaluations, read_run
+
+
+def make_run(folder: Path, method: str, iterations: int = 10, seed: int = 0, loss: list[float] | None = None,
+             evaluations: dict[str, list[float]] | None = None, cpc: int = 1) -> Path:
+    """A run folder with distill.json, config.yaml and one metrics.json per evaluation folder
+    (``{"eval": [oa per run]}``, ``{"xeval-dgcnn": [...]}`` evaluated with that backbone)."""
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(f"seed: {seed}\n")
+    (folder / "distill.json").write_text(json.dumps({
+        "method": method, "cpc": cpc, "dataset": "shapes", "setting": "aligned", "iterations": iterations,
+        "loss_curve": list(loss if loss is not None else np.linspace(2.0, 1.0, iterations))}))
+    for name, runs in (evaluations or {}).items():
+        backbone = name.removeprefix("xeval-") if name.startswith("xeval-") else "pointnet"
+        (folder / name).mkdir()
+        (folder / name / "metrics.json").write_text(json.dumps({
+            "method": method, "cpc": cpc, "dataset": "shapes", "setting": "aligned", "backbone": backbone,
+            "backbone_size": "full", "oa_mean": float(np.mean(runs)), "oa_std": float(np.std(runs)), "oa_runs": runs}))
+    return folder
+
+
+def tinted(color: tuple[float, ...], alpha: float) -> np.ndarray:
+    """``color`` drawn with ``alpha`` over white."""
+    return alpha * np.asarray(color) + (1 - alpha)
+
+
+def test_loss_curves_of_run_folders_in_png_and_pdf(tmp_path: Path) -> None:
+    gm = make_run(tmp_path / "gm", "gm", loss=[3.0, 2.0, 1.5, 1.2])
+    dd3d = make_run(tmp_path / "dd3d", "dd3d", loss=[1.0, 0.9, 0.7, 0.6])
+    written = plot_folders([gm, dd3d], tmp_path / "figs")
+    assert [p.name for p in written] == ["loss-curves.png", "loss-curves.pdf"]
+    assert written[1].read_bytes().startswith(b"%PDF")
+    image = load_rgb(written[0])
+    for name in ("gm", "dd3d"):
+        assert count_near(image, np.array(METHOD_COLORS[name]), tolerance=20) > 200, name
+    assert plot_folders([gm]) == [gm / "loss-curves.png", gm / "loss-curves.pdf"]  # default: into the folder
+
+
+def test_log_scale_only_when_values_span_orders_of_magnitude() -> None:
+    assert not log_scale([np.linspace(2.0, 1.0, 10), np.linspace(1.0, 0.5, 10)])
+    assert log_scale([np.array([5.0, 1.0]), np.array([0.01, 0.001])])
+    assert not log_scale([np.array([5.0, -1.0, 0.001])])  # a negative loss: linear
+    assert not log_scale([np.array([np.nan])])
+
+
+def test_accuracy_against_iterations_pools_seeds_and_draws_a_band(tmp_path: Path) -> None:
+    bench = tmp_path / "bench"
+    oa = {("gm", 5): [0.50, 0.54], ("gm", 20): [0.60, 0.62], ("dd3d", 5): [0.30, 0.34], ("dd3d", 20): [0.70, 0.80]}
+    for (method, iterations), runs in oa.items():
+        for seed in (0, 1):
+            make_run(bench / f"{method}-it{iterations}-s{seed}", method, iterations, seed,
+                     evaluations={"eval": [v + 0.02 * seed for v in runs]})
+    evaluations = [e for run in (read_run(p) for p in sorted(bench.iterdir())) for e in read_evaluations(run)]
+    dd3d_20 = [e for e in evaluations if e.run.method == "dd3d" and e.run.iterations == 20]
+    values = 100 * np.array([0.70, 0.80, 0.72, 0.82])
+    assert pooled(dd3d_20) == pytest.approx((values.mean(), values.std()))
+    written = plot_benchmark(bench)
+    assert [p.name for p in written] == ["accuracy-vs-iterations-shapes-aligned-cpc1-pointnet.png",
+                                         "accuracy-vs-iterations-shapes-aligned-cpc1-pointnet.pdf"]
+    image = load_rgb(written[0])
+    for name in ("gm", "dd3d"):
+        assert count_near(image, np.array(METHOD_COLORS[name]), tolerance=20) > 100, name
+        assert count_near(image, tinted(METHOD_COLORS[name], 0.2), tolerance=4) > 300, f"no {name} band"
+
+
+def test_cross_architecture_heat_map_and_memory_plots(tmp_path: Path) -> None:
+    bench = tmp_path / "bench"
+    for method, oa in (("gm", 0.6), ("dd3d", 0.7)):
+        make_run(bench / method, method, cpc=10,
+                 evaluations={"xeval-pointnet": [oa, oa + 0.02], "xeval-dgcnn": [oa - 0.1, oa - 0.08]})
+    memory = [{"sweep": "cpc", "x": cpc, "method": m, "seconds": 0.1 * cpc, "peak_bytes": 2**28 * cpc,
+               "synthetic_bytes": 2**20 * cpc} for cpc in (1, 10) for m in ("gm", "dd3d")]
+    memory += [{"sweep": "resolution", "x": 256, "method": "dd3d", "seconds": 1.0, "peak_bytes": 2**29},
+               {"sweep": "resolution", "x": 512, "method": "dd3d", "error": "out of memory"}]
+    (bench / "memory.json").write_text(json.dumps({"measurements": memory}))
+    names = sorted(p.name for p in plot_benchmark(bench))
+    assert names == ["cost-vs-cpc.pdf", "cost-vs-cpc.png", "cost-vs-resolution.pdf", "cost-vs-resolution.png",
+                     "cross-architecture-shapes-aligned-cpc10-it10.pdf", "cross-architecture-shapes-aligned-cpc10-it10.png"]
+    assert load_rgb(bench / "cross-architecture-shapes-aligned-cpc10-it10.png").std() > 30  # a coloured heat map
+
+
+def test_a_folder_with_nothing_to_plot_is_a_one_line_error(tmp_path: Path) -> None:
+    bench = tmp_path / "bench"
+    make_run(bench / "gm", "gm", evaluations={"eval": [0.5]})  # one iteration count, one backbone
+    run = make_run(tmp_path / "run", "random", loss=[])  # a coreset: no matching loss
+    for folder in (bench, run):
+        with pytest.raises(DD3DError, match="nothing to plot"):
+            plot_folders([folder])
+    assert plot_benchmark(bench) == []
+    assert not list(tmp_path.rglob("*.png"))
+    result = run_cli("plot", str(bench))
+    assert_one_line_error(result, str(bench), "nothing to plot")
+    assert_one_line_error(run_cli("plot", str(tmp_path / "missing")), "folder not found")
