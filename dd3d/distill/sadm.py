@@ -13,8 +13,8 @@ with a Gaussian-kernel MMD² over five bandwidths (2^-2 … 2^2 × the mean squa
 summed over classes.
 
 Every synthetic cloud also owns three Euler angles (init 0) and is seen as R·x with R = Rz·Ry·Rx;
-the angles are learned jointly with the points by SGD (momentum ``distill.momentum``), the y angle
-(ModelNet's up axis) with a 10× learning rate, the angles' rates halved every 100 iterations, and
+the angles are learned jointly with the points by SGD (momentum ``distill.momentum``), the angle
+about the up axis (``data.up_axis``; y in SADM's ModelNet release) with a 10× learning rate, the angles' rates halved every 100 iterations, and
 the angles wrapped to [-π, π) after each step. The exported set is the rotated clouds. With a
 rotator other than ``none`` the network's input no longer depends on the cloud's orientation, so
 the angles stay at 0.
@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dd3d.config import resolve_up_axis
 from dd3d.data.transforms import euler_to_matrix, rotate
 from dd3d.distill.base import DistillContext, Stateful, SyntheticSet
 from dd3d.distill.dm import DM
@@ -48,8 +49,9 @@ from dd3d.errors import ConfigError
 
 #: Gaussian-kernel bandwidths as multiples of the mean squared pairwise distance (2^-2 … 2^2)
 KERNEL_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
-#: the Euler angle axes in the order of ``euler_to_matrix`` (x, y, z); y is learned faster
-YAW_AXIS = 1
+#: the Euler angle axes in the order of ``euler_to_matrix``; the angle about the data's up axis
+#: (``data.up_axis``: y in SADM's ModelNet release, z for clouds sampled from the .off meshes) is learned faster
+EULER_AXES = ("x", "y", "z")
 
 
 def point_features(backbone: nn.Module, points: torch.Tensor) -> torch.Tensor:
@@ -124,7 +126,7 @@ class SADM(DM):
         # per-axis learning rates as a gradient scale: exact for SGD without weight decay (the update,
         # momentum included, is linear in the gradient), and it keeps the angles one (M, 3) tensor
         axis_rates = torch.ones(3, device=ctx.device)
-        axis_rates[YAW_AXIS] = s.yaw_lr_factor
+        axis_rates[EULER_AXES.index(resolve_up_axis(ctx.cfg.data))] = s.yaw_lr_factor
         self.angles.register_hook(lambda grad: grad * axis_rates)
         groups = [{"params": [self.points, *self.rotator.parameters()], "lr": s.lr}]
         if self.learn_orientation:
