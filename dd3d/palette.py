@@ -1,7 +1,8 @@
-"""The part palette shared by PLY exports (``dd3d generate``), the lab and the figure renders.
+"""Every colour of dd3d-lab: part palette (PLY exports of ``dd3d generate``, the lab, the renders),
+height map (the lab and the renders), method colours and fonts (plots, the loss panel, render labels).
 
-A fixed table, so the same part has the same colour in every file, panel and figure: the k-th part
-of a category gets ``PART_COLORS[k]``. RGB floats in [0, 1].
+Fixed tables, so the same part, height or method has the same colour in every file, panel and
+figure: the k-th part of a category gets ``PART_COLORS[k]``. RGB floats in [0, 1].
 """
 from __future__ import annotations
 
@@ -30,6 +31,43 @@ def part_colors(parts: np.ndarray, class_parts: tuple[int, ...] | list[int]) -> 
     table = np.arange(max(int(parts.max(initial=0)), int(ids.max(initial=0))) + 1)
     table[ids] = np.arange(len(ids))
     return PART_COLORS[table[parts] % len(PART_COLORS)]
+
+
+#: height colour map: stops from the lowest (y = -1) to the highest (y = +1) point of the unit sphere
+HEIGHT_STOPS = np.array([
+    [0.267, 0.005, 0.329],
+    [0.231, 0.322, 0.545],
+    [0.129, 0.569, 0.549],
+    [0.369, 0.788, 0.384],
+    [0.992, 0.906, 0.145],
+], dtype=np.float32)
+UP_AXIS = 1  # clouds are coloured after being stood upright for the screen (the view frame): y up
+
+
+def height_colors(points: np.ndarray) -> np.ndarray:
+    """(N, 3) colours from each point's height (y) on a fixed scale (unit-sphere clouds span -1…1)."""
+    t = np.clip((np.asarray(points, dtype=np.float32)[:, UP_AXIS] + 1.0) / 2.0, 0.0, 1.0)
+    position = t * (len(HEIGHT_STOPS) - 1)
+    low = np.minimum(position.astype(np.int64), len(HEIGHT_STOPS) - 2)
+    frac = (position - low)[:, None]
+    return ((1 - frac) * HEIGHT_STOPS[low] + frac * HEIGHT_STOPS[low + 1]).astype(np.float32)
+
+
+def cloud_colors(points: np.ndarray, parts: np.ndarray | None = None,
+                 class_parts: tuple[int, ...] | list[int] = ()) -> np.ndarray:
+    """Part colours when part labels are given, else height colours."""
+    return height_colors(points) if parts is None else part_colors(parts, class_parts)
+
+
+def legend(part_names: tuple[str, ...] | list[str], class_parts: tuple[int, ...] | list[int]) -> list[tuple[str, tuple[float, ...]]]:
+    """(short name, colour) of each part of a class, e.g. ("seat", (0.89, 0.10, 0.11))."""
+    return [(part_names[p].split("/")[-1], tuple(float(v) for v in PART_COLORS[k % len(PART_COLORS)]))
+            for k, p in enumerate(class_parts)]
+
+
+def to_uint8(color: tuple[float, ...] | np.ndarray) -> np.ndarray:
+    """RGB floats in [0, 1] -> the uint8 values an exact (post-processing off) render produces."""
+    return np.round(np.asarray(color, dtype=np.float64) * 255).astype(np.uint8)
 
 
 # ------------------------------------------------------------------- figures (plots, renders, lab)

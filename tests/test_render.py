@@ -13,7 +13,7 @@ from test_viewer import count_near
 from dd3d.distill.run import distill
 from dd3d.errors import DD3DError
 from conftest import offscreen_rendering_problem
-from viewer.palette import HEIGHT_STOPS, PART_COLORS, height_colors, legend, part_colors, to_uint8
+from dd3d.palette import HEIGHT_STOPS, PART_COLORS, height_colors, legend, part_colors, to_uint8
 
 CLASSES = ["airplane", "bottle"]
 TILE = 96

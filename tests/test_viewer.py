@@ -17,7 +17,7 @@ from test_engine import TINY_LAB
 
 from dd3d.engine import LAB_METHODS
 from viewer.lossplot import LossPlot, loss_caption, method_curves
-from viewer.palette import METHOD_COLORS, PART_COLORS, height_colors, to_uint8
+from dd3d.palette import METHOD_COLORS, PART_COLORS, height_colors, to_uint8
 
 XVFB = ["xvfb-run", "-a", "-s", "-screen 0 1600x900x24"]
 SIZE = (1280, 720)

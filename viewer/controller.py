@@ -21,7 +21,7 @@ import numpy as np
 from dd3d.config import resolve_up_axis
 from dd3d.engine import Cloud, Engine, Snapshot, State
 from viewer.lossplot import LossPlot, loss_caption, method_curves
-from viewer.palette import cloud_colors, legend
+from dd3d.palette import cloud_colors, legend
 from viewer.upright import upright
 
 #: default seconds between view updates driven by training alone; a change of resolution, class or

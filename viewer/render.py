@@ -1,7 +1,7 @@
 """Publication renders: one camera, material and background for the lab and for ``dd3d render``.
 
 Clouds are drawn unlit with post-processing off on a white background, so every point keeps its
-exact palette colour (:mod:`viewer.palette`), from the same fixed camera, turned so that the
+exact palette colour (:mod:`dd3d.palette`), from the same fixed camera, turned so that the
 dataset's up axis (``data.up_axis`` of the run's config) points up (:mod:`viewer.upright`): objects
 stand upright and face the camera the same way in every column. :func:`render_runs` draws
 a Figure-4-style grid (rows: classes; columns: Real, then one column per run) with Open3D's
@@ -33,7 +33,7 @@ import open3d.visualization.rendering as rendering
 from dd3d.config import Config, load_config, resolve_up_axis
 from dd3d.errors import DD3DError
 from dd3d.plots import Curve, draw_loss_curves, figure_style, method_curves, new_figure
-from viewer.palette import cloud_colors, legend
+from dd3d.palette import cloud_colors, legend
 from viewer.upright import upright
 
 FOV = 30.0  # degrees, on the shorter side of the view
