@@ -1,7 +1,7 @@
 """Table-1-style accuracy grid on ModelNet10: every method × setting × cpc × distillation seed.
 
-    python benchmarks/accuracy.py --quick    # equal budget of 200 updates, 3 seeds (2 CPU cores: many hours, resumable)
-    python benchmarks/accuracy.py --paper    # the configs' paper settings (400 iterations, Table 8 evaluation; GPU)
+    python -m benchmarks.accuracy --quick    # equal budget of 200 updates, 3 seeds (2 CPU cores: many hours, resumable)
+    python -m benchmarks.accuracy --paper    # the configs' paper settings (400 iterations, Table 8 evaluation; GPU)
 
 Quick profile ("equal budget"): every iterative method updates its synthetic set 200 times, each update
 from 32 real clouds per class at 256 points (drawn fresh every step), without real-side augmentation:
@@ -15,10 +15,10 @@ Cells run cpc 1 first; each is a resumable run folder under ``--out``.
 """
 from __future__ import annotations
 
-from grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
-from harness import profile_of
-from reference import EVAL, LOOP
-from seeds import summarise
+from benchmarks.grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
+from benchmarks.harness import profile_of
+from benchmarks.reference import EVAL, LOOP
+from benchmarks.seeds import summarise
 
 METHODS = ["random", "herding", "kcenter", "gm", "dm", "sadm", "pcc", "dd3d", "tm"]
 SEEDS = [0, 1, 2]

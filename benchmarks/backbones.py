@@ -1,7 +1,7 @@
 """Forward+backward time and peak memory of every classification backbone at batch 16 × 1,024 points.
 
-    python benchmarks/backbones.py --quick    # size 'small' only, 1 warm-up + 3 timed repetitions
-    python benchmarks/backbones.py --paper    # sizes 'full' and 'small', 1 warm-up + 5 repetitions
+    python -m benchmarks.backbones --quick    # size 'small' only, 1 warm-up + 3 timed repetitions
+    python -m benchmarks.backbones --paper    # sizes 'full' and 'small', 1 warm-up + 5 repetitions
 
 One step = zero_grad, forward, cross-entropy (40 classes), backward, in training mode. Time is the
 median over the timed repetitions after the warm-up. Each (backbone, size) runs in a fresh child
@@ -16,7 +16,7 @@ import json
 import statistics
 import time
 
-from harness import profile_of, profile_parser, run_child
+from benchmarks.harness import profile_of, profile_parser, run_child
 BATCH, POINTS, CLASSES = 16, 1024, 40
 PROFILES = {"quick": {"sizes": ["small"], "reps": 3}, "paper": {"sizes": ["full", "small"], "reps": 5}}
 
@@ -88,7 +88,7 @@ def main() -> None:
     print("| backbone | size | parameters | fwd+bwd (s) | peak memory (MiB) |\n| --- | --- | --- | --- | --- |")
     for size in spec["sizes"]:
         for name in CLASSIFIERS:
-            r = run_child(__file__, {"name": name, "size": size, "reps": spec["reps"], "device": device, "threads": args.threads})
+            r = run_child(__spec__.name, {"name": name, "size": size, "reps": spec["reps"], "device": device, "threads": args.threads})
             if "error" in r:
                 print(f"| {name} | {size} | {r['error']} | | |", flush=True)
                 continue

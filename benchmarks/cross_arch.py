@@ -1,7 +1,7 @@
 """Table-3-style cross-architecture grid: sets distilled with PointNet, evaluated by training other backbones.
 
-    python benchmarks/cross_arch.py --quick    # ModelNet10, GM / DD3D at cpc 10, small backbones, reduced settings (printed)
-    python benchmarks/cross_arch.py --paper    # ModelNet10, GM / DM / DD3D, paper settings, full backbones (GPU)
+    python -m benchmarks.cross_arch --quick    # ModelNet10, GM / DD3D at cpc 10, small backbones, reduced settings (printed)
+    python -m benchmarks.cross_arch --paper    # ModelNet10, GM / DM / DD3D, paper settings, full backbones (GPU)
 
 The distilled sets are the seed-0 cells of benchmarks/accuracy.py with the same profile (same names,
 settings and default folder), so after the accuracy grid only the evaluations run here. Each backbone's
@@ -10,9 +10,9 @@ evaluation goes to ``<cell>/xeval-<backbone>``; the table has one column per bac
 """
 from __future__ import annotations
 
-from accuracy import budget, cell_name
-from grid import REPO, Cell, Evaluation, grid_parser, run_grid
-from harness import profile_of
+from benchmarks.accuracy import budget, cell_name
+from benchmarks.grid import REPO, Cell, Evaluation, grid_parser, run_grid
+from benchmarks.harness import profile_of
 
 from dd3d.models import CLASSIFIERS
 

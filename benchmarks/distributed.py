@@ -1,8 +1,8 @@
 """Distillation across processes: iteration time with 1, 2, … processes, the bytes all-reduced per
 iteration, and a scaling model fitted to them.
 
-    python benchmarks/distributed.py --quick    # CPU, Gloo over loopback: built-in shapes, 8 classes, 1 and 2 processes
-    python benchmarks/distributed.py --paper --processes 1 2 4 8   # GPU node, NCCL: MVPNet100 (100 classes, cpc 10)
+    python -m benchmarks.distributed --quick    # CPU, Gloo over loopback: built-in shapes, 8 classes, 1 and 2 processes
+    python -m benchmarks.distributed --paper --processes 1 2 4 8   # GPU node, NCCL: MVPNet100 (100 classes, cpc 10)
 
 Every measurement is ``torchrun --standalone --nproc-per-node N -m dd3d distill ...`` (a fresh job);
 its iteration time is ``wall_time_s / iterations`` of distill.json (the loop only, no start-up) and
@@ -30,7 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import REPO, profile_of, profile_parser
+from benchmarks.harness import REPO, profile_of, profile_parser
 
 from dd3d.provenance import command, machine
 

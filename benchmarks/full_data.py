@@ -1,7 +1,7 @@
 """Full-data PointNet on the built-in shapes and on ModelNet10, plus a 1-cloud-per-class reference.
 
-    python benchmarks/full_data.py --quick    # CPU budget: 8/3 epochs at 512 points (printed), ~15 min on 2 cores
-    python benchmarks/full_data.py --paper    # the configs' own settings (200 epochs), for GPU users
+    python -m benchmarks.full_data --quick    # CPU budget: 8/3 epochs at 512 points (printed), ~15 min on 2 cores
+    python -m benchmarks.full_data --paper    # the configs' own settings (200 epochs), for GPU users
 
 Prints a markdown table (dataset, training set, epochs, OA, mAcc, wall time) with the command and
 the machine. The 1-per-class row (first cloud of each class, same epochs) shows how much the built-in

@@ -22,7 +22,7 @@ from dd3d.plots import plot_benchmark
 from dd3d.provenance import command, machine
 from dd3d.table import collect, render_markdown
 
-from harness import REPO, profile_parser
+from benchmarks.harness import REPO, profile_parser
 
 
 @dataclass

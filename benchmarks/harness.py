@@ -1,5 +1,8 @@
 """Command-line pieces shared by every benchmark: the --quick/--paper profile flags, and measuring in a
-fresh child process (so peak memory and allocator state of one measurement never leak into the next)."""
+fresh child process (so peak memory and allocator state of one measurement never leak into the next).
+
+Benchmarks are modules of the ``benchmarks`` package, run from the repository root as
+``python -m benchmarks.NAME``; child processes and re-runs use the same form."""
 from __future__ import annotations
 
 import argparse
@@ -30,10 +33,16 @@ def profile_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str
     return "quick" if args.quick else "paper"
 
 
-def run_child(script: str, spec: dict) -> dict:
-    """Run ``script --child SPEC`` in a fresh interpreter; its last stdout line (JSON) or ``{"error": ...}``."""
-    result = subprocess.run([sys.executable, script, "--child", json.dumps(spec)], capture_output=True, text=True,
-                            cwd=REPO)
+def rerun_command() -> list[str]:
+    """The command line that runs the current benchmark again: ``python -m benchmarks.NAME ARGS...``."""
+    return [sys.executable, "-m", sys.modules["__main__"].__spec__.name, *sys.argv[1:]]
+
+
+def run_child(module: str, spec: dict) -> dict:
+    """Run ``python -m module --child SPEC`` in a fresh interpreter from the repository root; its last
+    stdout line (JSON) or ``{"error": ...}``."""
+    result = subprocess.run([sys.executable, "-m", module, "--child", json.dumps(spec)], capture_output=True,
+                            text=True, cwd=REPO)
     if result.returncode != 0:
         return {"error": (result.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -1,7 +1,7 @@
 """Accuracy against distillation iterations, and what the warm start (``distill.generator.init=real``) adds.
 
-    python benchmarks/iterations.py --quick   # 0/5/20/80 iterations, ModelNet10 + built-in parts, cpc 1 and 10 (2 CPU cores: hours)
-    python benchmarks/iterations.py --paper   # 0/50/100/200/400 iterations, same cells (GPU)
+    python -m benchmarks.iterations --quick   # 0/5/20/80 iterations, ModelNet10 + built-in parts, cpc 1 and 10 (2 CPU cores: hours)
+    python -m benchmarks.iterations --paper   # 0/50/100/200/400 iterations, same cells (GPU)
 
 Columns: herding (the coreset; iterations do not apply), gm-herding (GM started from the herding clouds,
 ``distill.init_clouds=herding``), dd3d (the paper: generator from noise) and dd3d-warm (generator first
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
-from grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
-from harness import profile_of
-from reference import EVAL, LOOP
-from seeds import summarise
-from segmentation import SEG_BUDGET
+from benchmarks.grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
+from benchmarks.harness import profile_of
+from benchmarks.reference import EVAL, LOOP
+from benchmarks.seeds import summarise
+from benchmarks.segmentation import SEG_BUDGET
 
 from dd3d.metrics import part_coherence
 

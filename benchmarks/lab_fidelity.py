@@ -1,8 +1,8 @@
 """Does the lab's live view look like distillation? Chamfer distance of the distilled clouds to the real data
 against wall time, with the lab's own profile.
 
-    python benchmarks/lab_fidelity.py --quick    # built-in shapes, lab profile, 5 minutes per variant, 1 thread
-    python benchmarks/lab_fidelity.py --paper    # the same for 30 minutes per variant
+    python -m benchmarks.lab_fidelity --quick    # built-in shapes, lab profile, 5 minutes per variant, 1 thread
+    python -m benchmarks.lab_fidelity --paper    # the same for 30 minutes per variant
 
 Variants: gm (point tensors from random real clouds), dd3d (the paper: generator from noise) and dd3d-warm
 (``distill.generator.init=real``, the generator first fitted to the herding clouds; its fitting time is
@@ -23,7 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from harness import REPO, profile_of, profile_parser  # noqa: E402
+from benchmarks.harness import REPO, profile_of, profile_parser  # noqa: E402
 
 from dd3d.distill import build_method  # noqa: E402
 from dd3d.distill.run import build_context  # noqa: E402

@@ -1,7 +1,7 @@
 """Responsiveness of the lab while it distils on the CPU: engine speed, slider latency, stalls, memory.
 
-    python benchmarks/lab_latency.py --quick        # ~3 min
-    python benchmarks/lab_latency.py --minutes 10   # memory run
+    python -m benchmarks.lab_latency --quick        # ~3 min
+    python -m benchmarks.lab_latency --minutes 10   # memory run
 
 Without a display it re-runs itself under ``xvfb-run -a -s "-screen 0 1600x900x24"``
 (:func:`labtools.ensure_display`).
@@ -39,7 +39,7 @@ import sys
 import time
 
 import numpy as np
-from labtools import (CONFIG, FOREVER, WARM_UP_ITERATIONS, TickClock, ensure_display, open_lab, percentile,
+from benchmarks.labtools import (CONFIG, FOREVER, WARM_UP_ITERATIONS, TickClock, ensure_display, open_lab, percentile,
                       run_driven, scripted_change, wait_warm)
 
 from dd3d.engine import Engine, load_lab_config, memory_bytes

@@ -1,8 +1,8 @@
 """Lab soak (issue 9): the lab distilling for minutes under scripted changes, with an engine failure at half time.
 
-    python benchmarks/lab_soak.py --quick        # 2 minutes
-    python benchmarks/lab_soak.py --paper        # 10 minutes (README numbers)
-    python benchmarks/lab_soak.py --minutes 1
+    python -m benchmarks.lab_soak --quick        # 2 minutes
+    python -m benchmarks.lab_soak --paper        # 10 minutes (README numbers)
+    python -m benchmarks.lab_soak --minutes 1
 
 Without a display it re-runs itself under ``xvfb-run -a -s "-screen 0 1600x900x24"``
 (:func:`labtools.ensure_display`). The lab opens on the built-in config with the lab profile (what
@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from labtools import TickClock, ensure_display, open_lab, percentile, run_driven, scripted_change, wait_warm
+from benchmarks.labtools import TickClock, ensure_display, open_lab, percentile, run_driven, scripted_change, wait_warm
 
 from dd3d.engine import State, memory_bytes
 from dd3d.provenance import command, machine

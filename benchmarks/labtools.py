@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from dd3d.engine import Snapshot, State, load_lab_config  # noqa: E402
+from benchmarks.harness import REPO, rerun_command
+from dd3d.engine import Snapshot, State, load_lab_config
 
 if TYPE_CHECKING:
     from viewer.app import LabApp
@@ -49,7 +44,7 @@ def ensure_display() -> None:
         raise SystemExit("needs a display: none is reachable and xvfb-run did not provide one "
                          "(apt-get install xvfb xauth, or run under a desktop session)")
     os.environ["DD3D_UNDER_XVFB"] = "1"  # no second attempt if Xvfb starts but is unreachable
-    os.execvp(XVFB_RUN[0], [*XVFB_RUN, sys.executable, *sys.argv])
+    os.execvp(XVFB_RUN[0], [*XVFB_RUN, *rerun_command()])
 
 
 def percentile(values: Sequence[float], q: float) -> float:

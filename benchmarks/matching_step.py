@@ -1,7 +1,7 @@
 """One gradient-matching outer step: the plain reference loop vs dd3d's, side by side in one run.
 
-    python benchmarks/matching_step.py --quick   # 10 classes × (32 real + 10 synthetic) × 1,024 points, 2 repeats
-    python benchmarks/matching_step.py --paper   # same problem, 5 repeats (use on a GPU machine too)
+    python -m benchmarks.matching_step --quick   # 10 classes × (32 real + 10 synthetic) × 1,024 points, 2 repeats
+    python -m benchmarks.matching_step --paper   # same problem, 5 repeats (use on a GPU machine too)
 
 The reference is the plain per-class loop of the released code: PointNet with InstanceNorm then
 max-pool, gradients of every parameter (biases included, then ignored by the distance), glibc's

@@ -1,7 +1,7 @@
 """Time and memory of one distillation iteration: GM vs DD3D by cpc, DD3D by resolution, TM by unroll length.
 
-    python benchmarks/memory.py --quick   # 5 classes, 1 outer step, cpc 1/5/10/50 at 256 points; TM unroll 5…40
-    python benchmarks/memory.py --paper   # 10 classes, cpc 1/5/10/50 at 1,024 points
+    python -m benchmarks.memory --quick   # 5 classes, 1 outer step, cpc 1/5/10/50 at 256 points; TM unroll 5…40
+    python -m benchmarks.memory --paper   # 10 classes, cpc 1/5/10/50 at 1,024 points
 
 Paper Fig. 6(b): DD3D's synthetic-set memory grows slower than DD's with cpc (≈4× smaller at cpc 10);
 Fig. 6(c): time and memory per iteration of DD3D at 256/512/1,024 training points; Table 1's "out of
@@ -18,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from harness import REPO, profile_of, profile_parser, run_child
+from benchmarks.harness import REPO, profile_of, profile_parser, run_child
 
 
 def child(spec: dict) -> dict:
@@ -56,7 +56,7 @@ def child(spec: dict) -> dict:
 
 def measure(config: str, overrides: list[str], measurements: list[dict], sweep: str, x: int, method: str) -> dict:
     """One measurement in a child process, also recorded in ``measurements`` (for memory.json)."""
-    result = run_child(__file__, {"config": config, "overrides": overrides})
+    result = run_child(__spec__.name, {"config": config, "overrides": overrides})
     measurements.append({"sweep": sweep, "x": x, "method": method, **result})
     return result
 

@@ -1,7 +1,7 @@
 """Part coherence of DD3D's generated segmentation clouds against iterations, for several ω0.
 
-    python benchmarks/part_coherence.py --quick   # built-in parts set, cpc 1, 0-80 iterations, ω0 30/100/400 (2 CPU cores)
-    python benchmarks/part_coherence.py --paper   # the same at 0-400 iterations (GPU)
+    python -m benchmarks.part_coherence --quick   # built-in parts set, cpc 1, 0-80 iterations, ω0 30/100/400 (2 CPU cores)
+    python -m benchmarks.part_coherence --paper   # the same at 0-400 iterations (GPU)
 
 Part coherence (``dd3d.metrics.part_coherence``) is the within-part share of a cloud's point variance:
 about 1 when each point's part label (its noise interval, Eq. 14) says nothing about where the point is,
@@ -16,8 +16,8 @@ import time
 
 import numpy as np
 import torch
-from harness import REPO, profile_parser, profile_of
-from segmentation import SEG_BUDGET
+from benchmarks.harness import REPO, profile_parser, profile_of
+from benchmarks.segmentation import SEG_BUDGET
 
 from dd3d.config import load_config
 from dd3d.distill import build_method

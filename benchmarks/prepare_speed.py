@@ -1,6 +1,6 @@
 """How long `dd3d prepare` takes per shape, extrapolated to ModelNet40 (12,311 shapes).
 
-    python benchmarks/prepare_speed.py [--shapes 200] [--meshes 40]
+    python -m benchmarks.prepare_speed [--shapes 200] [--meshes 40]
 
 No real ModelNet files are needed (nor downloaded): it writes shapes in the exact release formats
 into a temporary folder — PointNet++ text files of the release's size (10,000 rows
@@ -21,13 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from formats import write_mesh, write_modelnet_resampled  # noqa: E402
-
-from dd3d.config import load_config  # noqa: E402
-from dd3d.data.convert import prepare_dataset  # noqa: E402
+from dd3d.config import load_config
+from dd3d.data.convert import prepare_dataset
+from tests.formats import write_mesh, write_modelnet_resampled
 
 MODELNET40_SHAPES = 9843 + 2468
 RELEASE_ROWS = 10_000

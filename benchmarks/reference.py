@@ -1,7 +1,7 @@
 """DD3D beside the authors' release at the release's own (shortened) settings, over distillation seeds.
 
-    python benchmarks/reference.py --quick    # "reference-short": ModelNet10 aligned cpc 1, seeds 0-4 (2 CPU cores: ~2 h)
-    python benchmarks/reference.py --paper    # the same cells at the paper's 400 iterations, 200 evaluation epochs (GPU)
+    python -m benchmarks.reference --quick    # "reference-short": ModelNet10 aligned cpc 1, seeds 0-4 (2 CPU cores: ~2 h)
+    python -m benchmarks.reference --paper    # the same cells at the paper's 400 iterations, 200 evaluation epochs (GPU)
 
 Reference-short (the fidelity issue; REFERENCE.md "Figures measured"): 20 iterations × 10 outer steps ×
 1 inner epoch, 256 training points drawn fresh from each real cloud every matching step, 32 real clouds
@@ -18,9 +18,9 @@ not re-run here.
 """
 from __future__ import annotations
 
-from grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
-from harness import profile_of
-from seeds import markdown_rows, summarise
+from benchmarks.grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
+from benchmarks.harness import profile_of
+from benchmarks.seeds import markdown_rows, summarise
 
 SEEDS = [0, 1, 2, 3, 4]
 VARIANTS = {"random": ["distill.method=random"], "herding": ["distill.method=herding"],

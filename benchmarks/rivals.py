@@ -1,7 +1,7 @@
 """Rival 3D distillation methods under one protocol: Random, GM, DM, SADM, PCC and DD3D on ModelNet10.
 
-    python benchmarks/rivals.py --quick    # CPU profile (~30 min on 2 cores; reduced settings, printed)
-    python benchmarks/rivals.py --paper    # the methods' published settings (GPU; many hours)
+    python -m benchmarks.rivals --quick    # CPU profile (~30 min on 2 cores; reduced settings, printed)
+    python -m benchmarks.rivals --paper    # the methods' published settings (GPU; many hours)
 
 Every (method, cpc, seed) is one run folder under ``--out`` (default runs/bench-rivals/<profile>),
 evaluated under both evaluation protocols: ``eval-dd3d/`` (DD3D's: Adam lr 1e-3, StepLR, batch 8,
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grid import REPO, Cell, Evaluation, grid_parser, run_grid
-from harness import profile_of
+from benchmarks.grid import REPO, Cell, Evaluation, grid_parser, run_grid
+from benchmarks.harness import profile_of
 
 METHODS = ["random", "gm", "dm", "sadm", "pcc", "dd3d"]
 CONFIG = "modelnet10.yaml"

@@ -1,7 +1,7 @@
 """Table-2-style part-segmentation grid: Random / GM / DD3D at cpc 1 and 10, over distillation seeds.
 
-    python benchmarks/segmentation.py --quick    # built-in parts dataset, 200 updates, 3 seeds (2 CPU cores: hours, resumable)
-    python benchmarks/segmentation.py --paper    # ShapeNet-part (configs/shapenet.yaml, paper settings; GPU) + built-in
+    python -m benchmarks.segmentation --quick    # built-in parts dataset, 200 updates, 3 seeds (2 CPU cores: hours, resumable)
+    python -m benchmarks.segmentation --paper    # ShapeNet-part (configs/shapenet.yaml, paper settings; GPU) + built-in
 
 Quick profile (named deviations from the paper): the built-in parts set (30 training / 20 test shapes per
 category, 512 points), 20 iterations × 10 outer steps × 1 inner epoch = 200 updates of the synthetic set
@@ -12,9 +12,9 @@ and class mIoU as mean ± std over distillation seeds.
 """
 from __future__ import annotations
 
-from grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
-from harness import profile_of
-from seeds import summarise
+from benchmarks.grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
+from benchmarks.harness import profile_of
+from benchmarks.seeds import summarise
 
 METHODS = ["random", "gm", "dd3d"]
 SEEDS = [0, 1, 2]
