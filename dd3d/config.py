@@ -5,7 +5,10 @@ A config is a YAML mapping loaded into the :class:`Config` dataclass tree. Every
 suggestion for typos), wrong types and out-of-range values are rejected with one line naming the
 file, the key, what was given and what is allowed.
 
-Range limits live in each field's ``metadata``: ``min``/``max`` for numbers, ``choices`` for strings.
+Range limits live in each field's ``metadata`` (``min``/``max`` for numbers); strings allowed are ``Literal`` types.
+Each field's meaning is the string literal under it (an attribute docstring); :mod:`dd3d.configdoc`
+builds docs/configuration.md's reference table from the fields, their types, defaults, ranges and
+these strings.
 """
 from __future__ import annotations
 
@@ -35,8 +38,11 @@ class BuiltinConfig:
     """Sizes of the built-in procedural ``shapes`` dataset (ignored for other datasets)."""
 
     train_per_class: int = _range(100, 1)
+    """Training clouds per class of the built-in dataset."""
     test_per_class: int = _range(30, 1)
+    """Test clouds per class of the built-in dataset."""
     seed: int = _range(0, 0)
+    """Seed of the built-in dataset (it is generated deterministically from it)."""
 
 
 @dataclass
@@ -48,18 +54,37 @@ class DataConfig:
     """
 
     name: Literal["shapes", "modelnet40", "scanobjectnn", "shapenet_part", "folder"] = "shapes"
+    """Dataset loader (docs/datasets.md)."""
     root: str | None = None
+    """Dataset folder (required except for ``shapes``); a relative path is resolved against the config file's
+    folder.
+    """
     variant: Literal["obj_bg", "obj_only"] = "obj_bg"
+    """ScanObjectNN: ``obj_bg`` or ``obj_only`` (the ``_nobg`` files)."""
     lists: Literal["auto", "modelnet40", "modelnet10"] = "auto"
+    """PointNet++ text layout: read the ``modelnet40_*`` or ``modelnet10_*`` split lists (``auto``:
+    modelnet40's when present).
+    """
     train_split: Literal["train", "trainval", "val", "test"] = "train"
+    """Split trained on (``trainval``, ``val`` for ShapeNet-part)."""
     test_split: Literal["train", "trainval", "val", "test"] = "test"
+    """Split tested on."""
     resolution: int = _range(1024, 1)
+    """Points per cloud."""
     sampling: Literal["random", "fps"] = "random"
+    """``random`` subset or ``fps`` (farthest-point sampling)."""
     setting: Literal["aligned", "rotated"] = "aligned"
+    """``aligned`` or ``rotated`` (random SO(3) per cloud)."""
     canonical: Literal["none", "pca"] = "none"
+    """``none`` or ``pca`` (each cloud projected on its principal axes, paper §5)."""
     rotation_seed: int = _range(0, 0)
+    """Seed of the per-cloud rotations and resampling."""
     max_classes: int | None = _range(None, 1)
+    """Keep only the N most populous classes (MVPNet100); null keeps every class."""
     up_axis: Literal["auto", "x", "y", "z"] = "auto"
+    """Axis pointing up in the clouds (``auto``: the dataset's convention, z in the ModelNet10 configs),
+    stood upright by renders and the lab (docs/figures.md).
+    """
     builtin: BuiltinConfig = field(default_factory=BuiltinConfig)
 
 
@@ -68,12 +93,19 @@ class AugmentConfig:
     """Training augmentation (REFERENCE.md: scale, jitter, small rotation perturbation)."""
 
     enabled: bool = True
+    """Training augmentation on/off."""
     scale_low: float = _range(0.8, 0.0)
+    """Smallest random isotropic scale."""
     scale_high: float = _range(1.25, 0.0)
+    """Largest random isotropic scale."""
     jitter_sigma: float = _range(0.01, 0.0)
+    """Standard deviation of the per-point Gaussian jitter."""
     jitter_clip: float = _range(0.05, 0.0)
+    """Clip of the per-point Gaussian jitter."""
     rotate_sigma: float = _range(0.06, 0.0)
+    """Standard deviation of the rotation perturbation (radians)."""
     rotate_clip: float = _range(0.18, 0.0)
+    """Clip of the rotation perturbation (radians)."""
 
 
 @dataclass
@@ -87,8 +119,13 @@ class RotatorConfig:
     """
 
     kind: Literal["auto", "none", "pca", "fixed", "learned"] = "auto"
+    """``none``, ``pca``, ``fixed`` (released parameter-free sign), ``learned`` (paper Eq. 8-9); ``auto`` =
+    ``learned`` for rotated data, else ``none``.
+    """
     fourier: int = _range(8, 1)
+    """Periods t of the sin features (Eq. 8)."""
     omega: float = _range(1.0, 0.0)
+    """Frequency ω of the ``fixed`` variant and base frequency of ``learned``."""
 
 
 @dataclass
@@ -100,7 +137,12 @@ class ModelConfig:
     """
 
     name: Literal["pointnet", "pointnet2", "dgcnn", "pct", "pointmlp", "pointnext"] = "pointnet"
+    """Backbone: ``pointnet`` (without T-Net, InstanceNorm; BatchNorm for segmentation), ``pointnet2`` (SSG),
+    ``dgcnn`` (k=20), ``pct``, ``pointmlp`` (elite), ``pointnext`` (S); segmentation: ``pointnet``,
+    ``pointnet2``, ``dgcnn`` (docs/backbones.md).
+    """
     size: Literal["full", "small"] = "full"
+    """``full`` (published configuration) or ``small`` (widths and sampled centres ÷4, for CPU runs)."""
     rotator: RotatorConfig = field(default_factory=RotatorConfig)
 
 
@@ -109,16 +151,27 @@ class TrainConfig:
     """Training of a backbone (full data with ``dd3d train``)."""
 
     epochs: int = _range(200, 1)
+    """Training epochs."""
     batch_size: int = _range(32, 1)
+    """Mini-batch size."""
     optimizer: Literal["adam", "sgd"] = "adam"
+    """``adam`` or ``sgd``."""
     lr: float = _range(1e-3, 0.0)
+    """Learning rate."""
     momentum: float = _range(0.9, 0.0, 1.0)
+    """SGD momentum."""
     weight_decay: float = _range(5e-4, 0.0)
+    """Weight decay."""
     scheduler: Literal["cosine", "step", "none"] = "cosine"
+    """``cosine`` (to ``min_lr``), ``step`` (×``gamma`` every ``step_size`` epochs), ``none``."""
     min_lr: float = _range(1e-4, 0.0)
+    """Final learning rate of the ``cosine`` schedule."""
     step_size: int = _range(100, 1)
+    """Epochs between the ``step`` schedule's steps."""
     gamma: float = _range(0.1, 0.0, 1.0)
+    """Factor of each step of the ``step`` schedule."""
     checkpoint_every: int = _range(1, 1)
+    """Epochs between checkpoints."""
 
 
 @dataclass
@@ -133,11 +186,20 @@ class GeneratorConfig:
     """
 
     width: int = _range(256, 1)
+    """Hidden width of the SIREN generator (Eq. 10-12)."""
     layers: int = _range(2, 1)
+    """Hidden layers of the SIREN generator."""
     omega0: float = _range(100.0, 0.0)
+    """SIREN frequency ω0; the reference uses 100 (ModelNet, MVPNet), 50 (ScanObjectNN), 400 (ShapeNet-part).
+    """
     init: Literal["noise", "real"] = "noise"
+    """``noise`` (the paper) or ``real``: before matching, fit the generator to the herding clouds by Chamfer
+    distance (beyond the paper; docs/fidelity.md).
+    """
     init_steps: int = _range(500, 0)
+    """Adam steps of the ``real`` warm start."""
     init_lr: float = _range(1e-3, 0.0)
+    """Adam learning rate of the ``real`` warm start."""
 
 
 @dataclass
@@ -145,13 +207,21 @@ class TrajectoryConfig:
     """Trajectory matching (TM/MTT): experts cached to disk, unrolled student steps."""
 
     experts: int = _range(5, 1)
+    """Expert trajectories trained and cached."""
     expert_epochs: int = _range(20, 1)
+    """Epochs of each expert trajectory."""
     expert_lr: float = _range(0.01, 0.0)
+    """Learning rate of the experts' training."""
     max_start_epoch: int = _range(10, 0)
+    """Latest expert epoch a matching segment may start from."""
     target_epochs: int = _range(2, 1)
+    """Expert epochs between a segment's start and its target parameters."""
     student_steps: int = _range(20, 1)
+    """Unrolled student steps per segment."""
     lr_lr: float = _range(1e-7, 0.0)
+    """Learning rate of the learnable student step size."""
     min_student_lr: float = _range(1e-6, 0.0)
+    """Lower clamp of the learnable student step size."""
 
 
 @dataclass
@@ -168,13 +238,21 @@ class SADMConfig:
     """
 
     real_clouds: int = _range(8, 1)
+    """Real clouds per class in each loss."""
     sorted_weight: float = _range(0.002, 0.0)
+    """Weight of the MMD of channel-wise sorted per-point features."""
     pooled_weight: float = _range(0.001, 0.0)
+    """Weight of the MMD of max-pooled features."""
     lr: float = _range(1.0, 0.0)
+    """SGD learning rate of the points."""
     angle_lr: float = _range(0.1, 0.0)
+    """SGD learning rate of the Euler angles."""
     yaw_lr_factor: float = _range(10.0, 0.0)
+    """Factor of the y angle's learning rate."""
     angle_lr_step: int = _range(100, 1)
+    """Iterations between decays of the angles' learning rate."""
     angle_lr_gamma: float = _range(0.5, 0.0, 1.0)
+    """Factor of each decay of the angles' learning rate."""
 
 
 @dataclass
@@ -211,28 +289,70 @@ class DistillConfig:
     """
 
     method: Literal["random", "herding", "kcenter", "gm", "dm", "tm", "sadm", "pcc", "dd3d"] = "dd3d"
+    """``random``, ``herding``, ``kcenter``, ``gm``, ``dm``, ``tm``, ``sadm``, ``pcc``, ``dd3d``
+    (docs/methods.md).
+    """
     cpc: int = _range(1, 1)
+    """Synthetic clouds per class."""
     iterations: int = _range(400, 0)
+    """Outer iterations (fresh network each; Table 7: 200 ScanObjectNN, 400 ModelNet40, 600 MVPNet100); 0
+    keeps the starting point.
+    """
     resolution: int = _range(1024, 1)
+    """Points per real and synthetic cloud while distilling (paper §5.4: e.g. 256)."""
     real_batch: int = _range(32, 1)
+    """Real clouds per class per outer step."""
     outer_loop: int | None = _range(None, 1)
+    """Outer steps per iteration; null = reference schedule (outer, inner) by cpc: DD3D canonical 1→(5,5)
+    10→(20,10) 50→(40,5), aligned 1→(10,1) 10→(20,1) 50→(40,5); GM 1→(1,1) 10→(10,50) 50→(50,10) (nearest
+    tabulated cpc).
+    """
     inner_loop: int | None = _range(None, 0)
+    """Inner network updates per outer step; null = the reference schedule (see ``outer_loop``)."""
     inner_batch: int = _range(256, 1)
+    """Batch size of the inner training of the network (SGD) on the regenerated synthetic set."""
     net_lr: float = _range(1e-3, 0.0)
+    """Learning rate of the inner training of the network (SGD)."""
     optimizer: Literal["adam", "sgd"] = "adam"
+    """Optimiser of the gm/dm/tm point tensors: ``adam`` (paper Table 7) or ``sgd`` (the image codebases)."""
     lr: float | None = _range(None, 0.0)
+    """Synthetic-data learning rate; null = 1e-3 with Adam (Table 7, also the dd3d generator), or with SGD
+    the image codebases' rates (gm 0.1, dm 1.0, tm 0.1).
+    """
     momentum: float = _range(0.5, 0.0, 1.0)
+    """SGD momentum of the point tensors."""
     weight_decay: float = _range(5e-4, 0.0)
+    """Adam weight decay of the dd3d generator (not applied to point tensors)."""
     lr_step: int | None = _range(None, 1)
+    """StepLR period of the generator in iterations; null = one step at half of ``iterations`` (the release;
+    Table 7 lists every 100 of 400).
+    """
     lr_gamma: float = _range(0.1, 0.0, 1.0)
+    """StepLR factor of the generator."""
     net_lr_step: int | None = _range(None, 1)
+    """StepLR period of the inner network's SGD in inner epochs of an iteration; null = one step at half of
+    outer × inner (the release).
+    """
     net_lr_gamma: float = _range(0.1, 0.0, 1.0)
+    """StepLR factor of the inner network's SGD."""
     real_sampling: Literal["fresh", "fixed"] = "fresh"
+    """``fresh`` (the release): every real batch takes a new random subset of ``resolution`` points of each
+    cloud at ``data.resolution``, re-normalised; ``fixed``: one subset per cloud, drawn once.
+    """
     init_clouds: Literal["random", "herding"] = "random"
+    """Real clouds that start gm/dm/tm/sadm: ``random`` (DC) or ``herding``."""
     augment_real: bool = True
+    """Augment the real batches while matching."""
     checkpoint_every: int = _range(10, 1)
+    """Iterations between checkpoints."""
     part_matching: Literal["alternate", "whole", "part"] = "alternate"
+    """Segmentation: ``alternate`` (whole-shape GM on even outer steps, per-part GM of Eq. 14 on odd ones, as
+    the reference), ``whole`` or ``part``.
+    """
     batchnorm_clouds: int = _range(8, 1)
+    """Networks with BatchNorm (PointNetSeg) take their statistics from this many real clouds per class
+    before each matching step, then keep them frozen.
+    """
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     tm: TrajectoryConfig = field(default_factory=TrajectoryConfig)
     sadm: SADMConfig = field(default_factory=SADMConfig)
@@ -256,13 +376,22 @@ class EvalConfig(TrainConfig):
     """
 
     protocol: Literal["dd3d", "sadm"] = "dd3d"
+    """Preset of the training values: ``dd3d`` (Table 8) or ``sadm`` (the SADM paper's: SGD lr 0.01, momentum
+    0.9, wd 5e-4, 500 epochs, ×0.1 at 250, batch 8); explicit ``eval.*`` keys override it;
+    ``metrics.json`` records it.
+    """
     checkpoint_every: int = _range(10, 1)
     epochs: int = _range(200, 1)
     batch_size: int = _range(8, 1)
     scheduler: Literal["cosine", "step", "none"] = "step"
     resolution: int = _range(1024, 1)
+    """Points per synthetic and test cloud in evaluation (independent of ``distill.resolution``)."""
     runs: int = _range(5, 1)
+    """Networks trained per synthetic set."""
     test_every: int = _range(10, 0)
+    """Also test every N epochs for the best-epoch number (0 = final epoch only; 1 = the released
+    code's per-epoch max).
+    """
 
 
 #: ``eval.protocol`` -> the ``eval.*`` training values it sets (unless the config gives them)
@@ -278,10 +407,15 @@ class Config:
     """The whole run configuration."""
 
     task: Literal["classification", "segmentation"] = "classification"
+    """``classification`` (a label per cloud) or ``segmentation`` (a part label per point)."""
     seed: int = _range(0, 0)
+    """Seed for model initialisation, shuffling and augmentation."""
     device: str = "auto"
+    """``auto`` (CUDA if available), ``cpu``, ``cuda``, ``cuda:N``."""
     threads: int = _range(0, 0)
+    """CPU threads for torch (0 = torch's default)."""
     out: str = "runs"
+    """Default folder for outputs."""
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
