@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make lab    set up, then open the lab (dd3d-lab) on the built-in data
 #   make test   set up, then run the whole test suite (what CI runs)
-# GPU machines: make lab EXTRA=gpu (plain open3d; install a CUDA torch first, see README "GPU").
+# GPU machines: make lab EXTRA=gpu (plain open3d; install a CUDA torch first, see docs/distributed.md "GPU").
 VENV ?= .venv
 EXTRA ?= cpu
 PYTHON ?= python3

@@ -25,7 +25,7 @@ On the built-in config with the lab profile (what ``dd3d-lab`` runs):
 
 ``--renderer`` picks Filament's backend for both windows (default: the lab's,
 :data:`viewer.app.DEFAULT_RENDERER`); ``--renderer vulkan`` reproduces Open3D 0.20's default,
-whose memory grows with every frame on Mesa's software Vulkan driver (README "The lab").
+whose memory grows with every frame on Mesa's software Vulkan driver (docs/lab.md, "Renderer").
 
 Prints a markdown table with the command and the machine.
 """

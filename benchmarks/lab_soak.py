@@ -1,7 +1,7 @@
 """Lab soak (issue 9): the lab distilling for minutes under scripted changes, with an engine failure at half time.
 
     python -m benchmarks.lab_soak --quick        # 2 minutes
-    python -m benchmarks.lab_soak --paper        # 10 minutes (README numbers)
+    python -m benchmarks.lab_soak --paper        # 10 minutes (docs/results.md numbers)
     python -m benchmarks.lab_soak --minutes 1
 
 Without a display it re-runs itself under ``xvfb-run -a -s "-screen 0 1600x900x24"``
@@ -186,7 +186,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     profile = parser.add_mutually_exclusive_group()
     profile.add_argument("--quick", action="store_true", help=f"{PROFILES['quick']:g} minutes")
-    profile.add_argument("--paper", action="store_true", help=f"{PROFILES['paper']:g} minutes (the README's run)")
+    profile.add_argument("--paper", action="store_true", help=f"{PROFILES['paper']:g} minutes (the run in docs/results.md)")
     parser.add_argument("--minutes", type=float, help="length of the soak after warm-up (default 10; overrides the profile)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="extra config overrides (after the lab profile)")

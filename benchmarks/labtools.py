@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 CONFIG = REPO / "configs" / "shapes.yaml"
 WARM_UP_ITERATIONS = 3
 FOREVER = 10**9  # pause_at: never pause on its own
-#: xvfb-run with a 24-bit screen (OPEN3D.md: depth 16 aborts Open3D's window); Xvfb lives until the command exits
+#: xvfb-run with a 24-bit screen (docs/open3d.md: depth 16 aborts Open3D's window); Xvfb lives until the command exits
 XVFB_RUN = ["xvfb-run", "-a", "-s", "-screen 0 1600x900x24"]
 #: DD3D resolutions the scripted session cycles through (every change regenerates the cloud)
 RESOLUTIONS = (256, 4096, 8192, 1024)

@@ -3,7 +3,7 @@
     python -m benchmarks.reference --quick    # "reference-short": ModelNet10 aligned cpc 1, seeds 0-4 (2 CPU cores: ~2 h)
     python -m benchmarks.reference --paper    # the same cells at the paper's 400 iterations, 200 evaluation epochs (GPU)
 
-Reference-short (the fidelity issue; REFERENCE.md "Figures measured"): 20 iterations × 10 outer steps ×
+Reference-short (the fidelity issue; docs/reference-settings.md, "The release's own figures"): 20 iterations × 10 outer steps ×
 1 inner epoch, 256 training points drawn fresh from each real cloud every matching step, 32 real clouds
 per class, no real-side augmentation (the release's default), generator Adam 1e-3 / wd 5e-4 with one ×0.1
 step at iteration 10, inner SGD with one ×0.1 step at half of outer × inner. Every method gets the same
@@ -13,7 +13,8 @@ from noise) and dd3d-warm (``distill.generator.init=real``: the generator first 
 clouds, beyond the paper). Cells are resumable run folders under ``--out``.
 
 The release's figures printed beside ours were measured on the same kind of machine with
-``../shared/tools/release`` (its own evaluation code, 3 runs, final epoch; REFERENCE.md); they are quoted,
+the release patched only to run, kept outside the repository (its own evaluation code, 3 runs, final epoch;
+docs/reference-settings.md); they are quoted,
 not re-run here.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ EVAL = ["eval.optimizer=adam", "eval.lr=0.001", "eval.weight_decay=0.0005", "eva
         "eval.batch_size=256", "eval.resolution=1024", "augment.enabled=true", "eval.runs=3", "eval.test_every=0"]
 PROFILES = {"quick": LOOP + EVAL + ["distill.iterations=20", "eval.epochs=100"],
             "paper": LOOP + EVAL + ["distill.iterations=400", "eval.epochs=200"]}
-#: the authors' release at reference-short, ModelNet10 aligned cpc 1 (REFERENCE.md; its own evaluation, final epoch)
+#: the authors' release at reference-short, ModelNet10 aligned cpc 1 (docs/reference-settings.md; its own evaluation, final epoch)
 RELEASE = {"seeds": {0: 68.0, 1: 70.0, 2: 56.6}, "s_per_iteration": "11.4-12.1"}
 
 

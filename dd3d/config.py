@@ -90,7 +90,7 @@ class DataConfig:
 
 @dataclass
 class AugmentConfig:
-    """Training augmentation (REFERENCE.md: scale, jitter, small rotation perturbation)."""
+    """Training augmentation (docs/reference-settings.md: scale, jitter, small rotation perturbation)."""
 
     enabled: bool = True
     """Training augmentation on/off."""
@@ -257,7 +257,7 @@ class SADMConfig:
 
 @dataclass
 class DistillConfig:
-    """Dataset distillation (paper §4, Table 7; REFERENCE.md loop schedule).
+    """Dataset distillation (paper §4, Table 7; docs/reference-settings.md loop schedule).
 
     ``outer_loop``/``inner_loop`` null means the reference schedule for the method, cpc and
     setting. ``iterations: 0`` keeps the starting point (the initial real clouds, or the warm-started
@@ -281,7 +281,7 @@ class DistillConfig:
     rate (``net_lr``) by ``net_lr_gamma`` every ``net_lr_step`` inner epochs of an iteration, null =
     once, at half of outer × inner.
 
-    Segmentation (paper §4.3, Eq. 14; REFERENCE.md "Segmentation distillation"): ``part_matching``
+    Segmentation (paper §4.3, Eq. 14; docs/reference-settings.md "Segmentation distillation"): ``part_matching``
     chooses what each outer step matches — ``alternate`` (the reference: whole-shape GM on even
     outer steps, per-part GM on odd ones), ``whole`` or ``part``. Networks with BatchNorm (PointNetSeg)
     take their statistics from ``batchnorm_clouds`` real clouds per class before every matching step,

@@ -43,7 +43,7 @@ def resolve_device(name: str, threads: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device: {name!r} requested but this torch build sees no CUDA device "
-                          "(use device: auto or cpu; README 'GPU' explains installing a CUDA build)")
+                          "(use device: auto or cpu; docs/distributed.md explains installing a CUDA build)")
     device = torch.device(name)
     if device.type == "cpu":
         keep_freed_memory()

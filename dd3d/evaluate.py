@@ -9,7 +9,7 @@ for a dd3d run folder every run regenerates the set from ``generator.pt`` with f
 reports point OA, instance mIoU and class mIoU (plus each category's mIoU). Reported: the
 final-epoch accuracy (``oa_mean`` ± ``oa_std``) and, when
 ``eval.test_every`` > 0, the best accuracy over the tested epochs (``oa_best_epoch_mean``) — model
-selection on the test set, as the released code prints it; README labels it so.
+selection on the test set, as the released code prints it; docs/results.md labels it so.
 """
 from __future__ import annotations
 

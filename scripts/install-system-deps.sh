@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian packages Open3D needs on a machine without a GPU (see README "Set-up"):
+# Debian packages Open3D needs on a machine without a GPU (see README "What set-up does"):
 # libusb for `import open3d`, Mesa's Vulkan software driver for rendering, Xvfb for GUI tests.
 set -euo pipefail
 packages=(libusb-1.0-0 libgl1 libegl1 libgl1-mesa-dri libvulkan1 mesa-vulkan-drivers xvfb xauth)

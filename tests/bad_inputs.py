@@ -1,4 +1,4 @@
-"""The table of bad inputs every command must answer in one line (README "Bad input").
+"""The table of bad inputs every command must answer in one line (docs/commands.md, "Bad input").
 
 Each :class:`Case` builds its input under a temporary folder and returns the ``dd3d`` arguments;
 the command must exit with status 2 and print exactly one stderr line that contains every
@@ -114,7 +114,7 @@ def generator_file(fmt: str) -> Callable[[Path], object]:
 CASES: list[Case] = [
     # --- datasets -------------------------------------------------------------------------
     Case("modelnet root missing", lambda t: ["data", "--config", config(
-        t, f"data:\n  name: modelnet40\n  root: {t / 'nowhere'}\n")], ("nowhere", "README.md")),
+        t, f"data:\n  name: modelnet40\n  root: {t / 'nowhere'}\n")], ("nowhere", "docs/datasets.md")),
     Case("modelnet truncated h5", lambda t: modelnet(t, lambda r: truncate(train_file(r))),
          ("ply_data_train0.h5",)),
     Case("modelnet garbage h5", lambda t: modelnet(t, lambda r: write_garbage(train_file(r))),

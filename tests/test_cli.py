@@ -46,7 +46,7 @@ def test_train_writes_run_folder_and_resumes(tmp_path: Path) -> None:
 def test_missing_dataset_root_is_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     result = run_cli("data", "--config", "configs/modelnet40.yaml", "--set", f"data.root={missing}")
-    assert_one_line_error(result, str(missing), "README.md", "Datasets")
+    assert_one_line_error(result, str(missing), "docs/datasets.md")
 
 
 def test_corrupt_h5_leaves_no_output(tmp_path: Path) -> None:

@@ -107,7 +107,7 @@ def test_scanobjectnn_variants_and_roots(tmp_path: Path, variant: str, sub: str)
 
 def test_scanobjectnn_missing_variant_file_is_named(tmp_path: Path) -> None:
     write_scanobjectnn(tmp_path, [1] * 15, [1] * 15, variants=("obj_bg",))
-    with pytest.raises(DataError, match=r"test_objectdataset_nobg\.h5 not found.*README\.md"):
+    with pytest.raises(DataError, match=r"test_objectdataset_nobg\.h5 not found.*docs/datasets\.md"):
         load_scanobjectnn(tmp_path, "test", "obj_only")
 
 
@@ -394,7 +394,7 @@ def test_missing_root_says_path_layout_and_readme(tmp_path: Path, load, layout: 
         load(root)
     message = str(info.value)
     assert message.startswith(f"{root}: dataset folder not found; expected the {layout}")
-    assert message.endswith("see README.md, section 'Datasets'") and "\n" not in message
+    assert message.endswith("see docs/datasets.md") and "\n" not in message
 
 
 def test_empty_shapenet_folder_names_both_layouts(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The lab's GUI under Xvfb, each run in its own process (OPEN3D.md: keep the X server alive until
+"""The lab's GUI under Xvfb, each run in its own process (docs/open3d.md: keep the X server alive until
 the GUI process has exited, and never render before the display exists in that process)."""
 from __future__ import annotations
 

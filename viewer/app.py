@@ -6,7 +6,7 @@ with Filament's OpenGL backend (:data:`DEFAULT_RENDERER`, ``--renderer`` to chan
 ``--screenshot FILE --after N`` runs N iterations, saves a screenshot of the whole window and exits
 0. Without a display it prints one line saying how to render headless and exits 2 — before Open3D's
 ``gui`` module is imported, because opening a window without a display kills the process
-(../shared/notes/OPEN3D.md).
+(docs/open3d.md).
 
 :class:`LabApp` is also the API used by tests and benchmarks: its methods run on the GUI main
 thread; from another thread wrap them with :meth:`LabApp.call`.
@@ -45,7 +45,7 @@ SETTLE_TIMEOUT_S = 20.0
 RENDERERS = {"default": 0, "opengl": 1, "vulkan": 2}
 #: OpenGL: Open3D 0.20 picks Vulkan, and Mesa 22.3's software Vulkan driver (lavapipe, Debian 12)
 #: recompiles and leaks a shader on every pipeline bind: ~1 MB and ~30 ms of main-thread wait per
-#: compile, 2 per frame plus 2 per 3D panel redrawn (README "The lab")
+#: compile, 2 per frame plus 2 per 3D panel redrawn (docs/lab.md, "Renderer")
 DEFAULT_RENDERER = "opengl"
 _SELECT_BACKEND = "_ZN6open3d13visualization9rendering14EngineInstance13SelectBackendENS1_13RenderingTypeE"
 

@@ -8,7 +8,7 @@ a Figure-4-style grid (rows: classes; columns: Real, then one column per run) wi
 ``OffscreenRenderer`` — no display needed — and lays it out with matplotlib (PNG, or PDF with
 vector labels). The lab's "Save render" hands its panels to :func:`render_in_subprocess`, which runs
 the same offscreen path in a child process (``python -m viewer.render``): rendering offscreen inside
-the GUI process is one of the Open3D traps (../shared/notes/OPEN3D.md), and the window stays responsive.
+the GUI process is one of the Open3D traps (docs/open3d.md), and the window stays responsive.
 Its grid ends with the lab's loss panel, drawn by :func:`dd3d.plots.draw_loss_curves` as in the lab.
 Labels use the figures' fonts (:data:`dd3d.palette.FIGURE_RC`).
 

@@ -43,7 +43,7 @@ def missing_root(root: Path, layout: str, key_files: str, problem: str = "datase
     """The error for a dataset folder that is absent or does not hold the expected files."""
     return DataError(
         f"{root}: {problem}; expected the {layout} layout ({key_files}); "
-        "see README.md, section 'Datasets'"
+        "see docs/datasets.md"
     )
 
 

@@ -31,11 +31,11 @@ from dd3d.distill import distributed
 from dd3d.distill.base import DistillContext, Method
 from dd3d.train import Task
 
-# (outer, inner) by cpc, REFERENCE.md. DD3D: canonicalised (PCA/rotator) vs raw/aligned data; GM: DC's.
+# (outer, inner) by cpc, docs/reference-settings.md. DD3D: canonicalised (PCA/rotator) vs raw/aligned data; GM: DC's.
 DD3D_SCHEDULE = {"canonical": {1: (5, 5), 10: (20, 10), 50: (40, 5)},
                  "aligned": {1: (10, 1), 10: (20, 1), 50: (40, 5)}}
 GM_SCHEDULE = {1: (1, 1), 10: (10, 50), 50: (50, 10)}
-# segmentation, every gradient-matching method (REFERENCE.md "Segmentation distillation")
+# segmentation, every gradient-matching method (docs/reference-settings.md "Segmentation distillation")
 SEG_SCHEDULE = {1: (10, 1), 10: (10, 2)}
 # first element of the random-stream keys (DistillContext.drawing)
 NETWORK, BATCHNORM, CLASS, INNER, WARM_START = range(5)

@@ -17,7 +17,7 @@ training with state ``error`` and a one-line message, while the view thread keep
 sample and resolution changes from the last weights (the lab stays usable); an exception in the
 view thread ends both. :meth:`Engine.stop` joins both threads within a second (a running step is
 abandoned at its next class boundary). :data:`LAB_PROFILE` (:mod:`dd3d.engine.profile`) shrinks
-an iteration so that it can be watched: README "The lab".
+an iteration so that it can be watched: docs/lab.md.
 """
 from dd3d.engine.core import Engine
 from dd3d.engine.profile import DEFAULT_RESOLUTION, LAB_CPU_THREADS, LAB_METHODS, LAB_PROFILE, load_lab_config

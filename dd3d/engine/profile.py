@@ -7,7 +7,7 @@ from typing import Sequence
 from dd3d.config import Config, load_config
 
 #: config overrides applied by ``dd3d-lab`` before the user's ``--set``: on the built-in config with
-#: 2 CPU cores each method completes about two iterations per second (README "The lab")
+#: 2 CPU cores each method completes about two iterations per second (docs/lab.md)
 LAB_PROFILE: tuple[str, ...] = (
     "distill.resolution=128",
     "distill.real_batch=4",

@@ -1,4 +1,4 @@
-"""PointNet without the T-Net, as used by DD3D (REFERENCE.md "Backbone").
+"""PointNet without the T-Net, as used by DD3D (docs/reference-settings.md "Backbone").
 
 Classification: Conv1d 3→64→128→1024 (kernel 1), each followed by InstanceNorm1d (no affine, no
 running statistics), ReLU after the first two, max-pool over points, Linear(1024, C).
@@ -33,7 +33,7 @@ class PointNet(nn.Module):
 
         The last InstanceNorm has no ReLU after it, so max_n((h_n − μ)/σ) = (max_n h_n − μ)/σ:
         the pooled value is computed from the raw max, mean and variance without materialising the
-        normalised (B, 1024, P) tensor (same result as norm-then-pool; REFERENCE.md measured ≈1.15×
+        normalised (B, 1024, P) tensor (same result as norm-then-pool; docs/reference-settings.md measured ≈1.15×
         faster on CPU).
         """
         x = F.relu(F.instance_norm(self.conv1(points.transpose(1, 2))))

@@ -6,7 +6,7 @@ cloud from the same weights (low-resolution distillation, high-resolution evalua
     x = tanh(W_out [m_L ⊙ sin(W_L(… [m_1 ⊙ sin(ω0 (W_1 u + b_1))] …) + b_L)])      (Eq. 10, 12)
 
 with W_out bias-free. The modulator (Eq. 11) holds one latent e per synthetic sample (num_classes ×
-cpc rows; class c owns rows c·cpc … c·cpc+cpc−1, REFERENCE.md "Generator"): m_1 = ReLU(e),
+cpc rows; class c owns rows c·cpc … c·cpc+cpc−1, docs/reference-settings.md "Generator"): m_1 = ReLU(e),
 m_{i+1} = ReLU(A_i m_i + a_i). Each modulation scales a sine layer's output, broadcast over points.
 """
 from __future__ import annotations

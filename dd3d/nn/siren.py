@@ -1,6 +1,6 @@
 """SIREN sine layers (Sitzmann et al., 2020) as used by the DD3D generator (paper Appendix B).
 
-Initialisation follows the reference code (REFERENCE.md "Generator"): the first layer's weights and
+Initialisation follows the reference code (docs/reference-settings.md "Generator"): the first layer's weights and
 biases are U(−1/fan_in, 1/fan_in) and its pre-activation is scaled by ω0; later layers are
 U(±sqrt(6/fan_in)) (the SIREN bound sqrt(6/fan_in)/w with hidden w = 1, because ω0 lives in the
 first activation only).
