@@ -19,13 +19,16 @@ view thread ends both. :meth:`Engine.stop` joins both threads within a second (a
 abandoned at its next class boundary). :data:`LAB_PROFILE` (:mod:`dd3d.engine.profile`) shrinks
 an iteration so that it can be watched: README "The lab".
 """
+from dd3d.engine.clouds import GeneratedClouds, StoredClouds
 from dd3d.engine.core import Engine
+from dd3d.engine.folders import RunEngine
 from dd3d.engine.profile import DEFAULT_RESOLUTION, LAB_CPU_THREADS, LAB_METHODS, LAB_PROFILE, load_lab_config
-from dd3d.engine.snapshot import Cloud, MethodView, Snapshot, SnapshotChannel, State, memory_bytes
+from dd3d.engine.runs import RunFolder, Watcher
+from dd3d.engine.snapshot import Cloud, MethodView, Mode, Snapshot, SnapshotChannel, State, memory_bytes
 from dd3d.engine.training import CHECKPOINT_FORMAT, one_line
 
 __all__ = [
-    "CHECKPOINT_FORMAT", "Cloud", "DEFAULT_RESOLUTION", "Engine", "LAB_CPU_THREADS", "LAB_METHODS",
-    "LAB_PROFILE", "MethodView", "Snapshot", "SnapshotChannel", "State", "load_lab_config", "memory_bytes",
-    "one_line",
+    "CHECKPOINT_FORMAT", "Cloud", "DEFAULT_RESOLUTION", "Engine", "GeneratedClouds", "LAB_CPU_THREADS",
+    "LAB_METHODS", "LAB_PROFILE", "MethodView", "Mode", "RunEngine", "RunFolder", "Snapshot", "SnapshotChannel",
+    "State", "StoredClouds", "Watcher", "load_lab_config", "memory_bytes", "one_line",
 ]
