@@ -62,6 +62,11 @@ class Engine(SnapshotSource):
         """Write the current DD3D set at the current resolution as ``synthetic.h5`` layout (atomically)."""
         return self._request("export", Path(path))
 
+    def save_runs(self, folder: str | Path) -> "Future[Path]":
+        """Write GM and DD3D as ``dd3d distill`` run folders ``folder/gm`` and ``folder/dd3d`` (for
+        ``dd3d render`` and ``dd3d-lab --run``); the future resolves to ``folder``."""
+        return self._request("runs", Path(folder))
+
     def inject_failure(self, message: str = "injected failure") -> None:
         """Make the training thread raise :class:`~dd3d.engine.training.InjectedFailure` (``message``)
         when it next reads its commands (between two steps, also while paused), so the engine
