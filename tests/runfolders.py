@@ -9,6 +9,8 @@ from pathlib import Path
 from conftest import REPO
 from test_engine import TINY_LAB
 
+import torch
+
 from dd3d.config import load_config
 from dd3d.distill.run import distill
 
@@ -22,6 +24,15 @@ def make_run(out: Path, method: str, cpc: int, *extra: str, config: str = "shape
                                                           f"distill.cpc={cpc}", *extra])
     distill(cfg, out, progress=False)
     return out
+
+
+def tiny_runs(root: Path) -> dict[str, Path]:
+    """A DD3D run (generator.pt, cpc 2), a GM run (synthetic.h5 only) and a GM run of two classes."""
+    threads = torch.get_num_threads()  # distill sets it for the whole process
+    made = {"dd3d": make_run(root / "dd3d", "dd3d", 2), "gm": make_run(root / "gm", "gm", 1),
+            "two": make_run(root / "two", "gm", 1, "data.max_classes=2")}
+    torch.set_num_threads(threads)
+    return made
 
 
 def distill_process(out: Path, *args: str) -> subprocess.Popen:

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 from conftest import REPO, assert_one_line_error
-from runfolders import make_run
+from runfolders import tiny_runs
 from test_viewer import SIZE, TINY_ARGS, gui, load_rgb, run_gui  # noqa: F401 - gui is a fixture
 
 RUNS_DRIVER = r'''
@@ -100,12 +99,7 @@ sys.exit(app.run())
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("lab-runs")
-    threads = torch.get_num_threads()
-    made = {"dd3d": make_run(root / "dd3d", "dd3d", 2), "gm": make_run(root / "gm", "gm", 1),
-            "two": make_run(root / "two", "gm", 1, "data.max_classes=2")}
-    torch.set_num_threads(threads)
-    return made
+    return tiny_runs(tmp_path_factory.mktemp("runs"))
 
 
 def test_two_runs_show_both_panels_and_the_slider_changes_only_the_generator_run(gui, runs, tmp_path: Path) -> None:

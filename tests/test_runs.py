@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from runfolders import distill_process, make_run, start_watched_run
+from runfolders import distill_process, make_run, start_watched_run, tiny_runs
+from test_engine import started_engines
 
 from dd3d.engine import Mode, RunEngine, RunFolder, Snapshot, State
 from dd3d.errors import DD3DError
@@ -21,29 +22,12 @@ TIMEOUT = 60.0
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
-    """A DD3D run (generator.pt, cpc 2), a GM run (synthetic.h5 only) and a GM run of two classes."""
-    root = tmp_path_factory.mktemp("runs")
-    threads = torch.get_num_threads()
-    made = {"dd3d": make_run(root / "dd3d", "dd3d", 2), "gm": make_run(root / "gm", "gm", 1),
-            "two": make_run(root / "two", "gm", 1, "data.max_classes=2")}
-    torch.set_num_threads(threads)
-    return made
+    return tiny_runs(tmp_path_factory.mktemp("runs"))
 
 
 @pytest.fixture
 def engines():
-    started: list[RunEngine] = []
-    threads = torch.get_num_threads()
-
-    def start(*args, **kwargs) -> RunEngine:
-        engine = RunEngine(*args, **kwargs).start()
-        started.append(engine)
-        return engine
-
-    yield start
-    for engine in started:
-        engine.stop()
-    torch.set_num_threads(threads)
+    yield from started_engines(RunEngine)
 
 
 def wait(engine: RunEngine, predicate, what: str, timeout: float = TIMEOUT) -> Snapshot:
