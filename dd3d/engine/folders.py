@@ -105,7 +105,10 @@ class RunEngine(SnapshotSource):
         """Write the first generator run's set at the current resolution (else the first run's set as
         stored) in the ``synthetic.h5`` layout, atomically; the future resolves to the path."""
         future: Future[Path] = Future()
-        self._view_events.put(("export", (Path(path), future)))
+        if not self._thread.is_alive():  # ended (failed to load, or stopped): nobody would answer
+            future.set_exception(DD3DError("cannot export: the engine has stopped"))
+        else:
+            self._view_events.put(("export", (Path(path), future)))
         return future
 
     # ------------------------------------------------------------------------------------ thread
@@ -132,7 +135,8 @@ class RunEngine(SnapshotSource):
                     changed |= self._poll()
                     if self.watcher.ctx is not None and (real is None or real.ctx is not self.watcher.ctx):
                         real = self._real_view_watched()
-                if changed or done or time.monotonic() - last >= TICK_S or self.snapshots.latest() is None:
+                ticked = self.watcher is not None and time.monotonic() - last >= TICK_S
+                if changed or done or ticked or self.snapshots.latest() is None:
                     self.snapshots.publish(self._snapshot(real, view, done))
                     last = time.monotonic()
                 if done:
