@@ -6,15 +6,17 @@ through its checkpoints, so ``--set distill.checkpoint_every=1`` must not slow t
 
 Runs the same ``dd3d distill`` (in this process, :func:`dd3d.distill.run.distill`) back to back in
 pairs: once with ``distill.checkpoint_every=1`` and once with a checkpoint only at the end
-(``checkpoint_every`` = iterations), alternating which goes first. Per iteration after the first
-(which carries one-time start-up costs) it records the wall time and this process's CPU time (both
-threads of torch), each including that iteration's checkpoint write, and prints three ratios of
-every=1 over every=N:
+(``checkpoint_every`` = iterations), alternating which goes first. Everything else in the loop is the
+same code (the state to save is copied every iteration either way), so the extra work of
+``checkpoint_every=1`` is the writes themselves. Printed:
 
-- CPU time summed over the iterations: what the run itself spends, little affected by other
-  processes on a shared machine — the verdict (PASS when at most 1.05);
-- the median wall time of an iteration (drifts with the machine's load);
-- the direct cost: seconds inside ``save_checkpoint`` (timed by wrapping it) over the loop's wall time.
+- the direct cost — the verdict (PASS when at most 5 %): seconds inside ``save_checkpoint`` (timed by
+  wrapping it; every write of the every=1 runs, ``generator.pt`` included) over the wall time of
+  those runs' iterations after the first (which carries one-time start-up costs);
+- end to end, per iteration after the first, including its write: the ratio of the median wall
+  times and of the summed CPU times (this process, all torch threads) of every=1 over every=N. On a
+  machine shared with other jobs both drift with the load by far more than 5 % from run to run;
+  they resolve the cost only on a quiet machine.
 """
 from __future__ import annotations
 
@@ -90,13 +92,14 @@ def main() -> int:
     cpu_ratio = sum(cpu[1]) / sum(cpu[every_n])
     wall_ratio = statistics.median(wall[1]) / statistics.median(wall[every_n])
     direct = sum(saving) / sum(wall[1])
-    print(f"median wall time of an iteration: {statistics.median(wall[1]):.3f} s / "
-          f"{statistics.median(wall[every_n]):.3f} s = {wall_ratio:.3f}")
-    print(f"direct: {len(saving)} checkpoint writes took {sum(saving):.2f} s = {100 * direct:.2f} % of the loop "
-          f"wall time of the checkpoint_every=1 runs ({1000 * sum(saving) / max(len(saving), 1):.1f} ms each)")
-    verdict = "PASS" if cpu_ratio <= LIMIT else "FAIL"
-    print(f"{verdict}: CPU time, checkpoint_every=1 / every {every_n} = {cpu_ratio:.3f} (limit {LIMIT})")
-    return 0 if cpu_ratio <= LIMIT else 1
+    print(f"direct: {len(saving)} checkpoint writes took {sum(saving):.2f} s ({1000 * sum(saving) / len(saving):.1f} ms "
+          f"each); the iterations of those runs {sum(wall[1]):.1f} s")
+    print(f"end to end (load-sensitive), every=1 / every={every_n}: median wall time of an iteration "
+          f"{statistics.median(wall[1]):.3f} s / {statistics.median(wall[every_n]):.3f} s = {wall_ratio:.3f}; ", end="")
+    print(f"summed CPU time of the iterations: {cpu_ratio:.3f}")
+    verdict = "PASS" if 1 + direct <= LIMIT else "FAIL"
+    print(f"{verdict}: checkpoint writes add {100 * direct:.2f} % to the iterations (limit {100 * (LIMIT - 1):.0f} %)")
+    return 0 if 1 + direct <= LIMIT else 1
 
 
 if __name__ == "__main__":

@@ -337,7 +337,7 @@ class LabWindow:
         for button in self.distill_buttons:  # after an engine error only viewing (and Save render) remain
             button.enabled = view.can_export if button is self.export_button else view.can_train
         self._running = view.running
-        self.play_button.text = "Pause" if view.running else "Play"
+        self.play_button.text = "Pause" if view.running and view.can_train else "Play"
         self.status.text = view.status
         if view.message or view.is_error:
             self.show_message(view.message, view.is_error)

@@ -261,7 +261,7 @@ class Watcher:
             rotator = None
         self._show(Watched(name, iteration, self.cfg.distill.iterations, _losses(method.losses), seconds, written_at,
                            clouds, rotator, False, self._version + 1))
-        self.message, self.failed = f"checkpoint at iteration {iteration} ({path})", False
+        self.message, self.failed = f"{CHECKPOINT_FILE} at iteration {iteration}", False
         return True
 
     def _read_result(self) -> bool:
