@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pytest
@@ -28,15 +29,14 @@ def tiny_lab(*extra: str, config: str = "shapes.yaml"):
     return load_lab_config(REPO / "configs" / config, TINY_LAB + list(extra))
 
 
-@pytest.fixture
-def engines():
-    """Engines started in a test, stopped even when it fails (and torch's thread count restored:
-    the engine sets it for the whole process)."""
-    started: list[Engine] = []
+def started_engines(kind: type) -> Iterator[Callable[..., Any]]:
+    """A fixture's body: engines of ``kind`` started in a test, stopped even when it fails (and
+    torch's thread count restored: the engines set it for the whole process)."""
+    started = []
     threads = torch.get_num_threads()
 
-    def start(*args, **kwargs) -> Engine:
-        engine = Engine(*args, **kwargs).start()
+    def start(*args, **kwargs):
+        engine = kind(*args, **kwargs).start()
         started.append(engine)
         return engine
 
@@ -44,6 +44,11 @@ def engines():
     for engine in started:
         engine.stop()
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def engines():
+    yield from started_engines(Engine)
 
 
 def wait(engine: Engine, predicate, what: str) -> Snapshot:

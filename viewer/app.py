@@ -1,12 +1,17 @@
 """``dd3d-lab``: the Open3D desktop lab (engine + window + controller), and its scripting API.
 
 ``dd3d-lab --config C`` opens the window and distils with the lab profile
-(:data:`dd3d.engine.LAB_PROFILE`; ``--full`` keeps the config's own settings). The window renders
-with Filament's OpenGL backend (:data:`DEFAULT_RENDERER`, ``--renderer`` to change it).
-``--screenshot FILE --after N`` runs N iterations, saves a screenshot of the whole window and exits
-0. Without a display it prints one line saying how to render headless and exits 2 — before Open3D's
+(:data:`dd3d.engine.LAB_PROFILE`; ``--full`` keeps the config's own settings). ``dd3d-lab --run DIR
+[--run DIR ...]`` shows finished ``dd3d distill`` run folders beside the real data of their config,
+``dd3d-lab --watch DIR`` follows a run that another process is writing
+(:class:`dd3d.engine.RunEngine`); neither trains. The window renders with Filament's OpenGL backend
+(:data:`DEFAULT_RENDERER`, ``--renderer`` to change it). ``--screenshot FILE --after N`` waits for
+N iterations (run folders: for their clouds), saves a screenshot of the whole window and exits 0.
+Without a display it prints one line saying how to render headless and exits 2 — before Open3D's
 ``gui`` module is imported, because opening a window without a display kills the process
-(docs/open3d.md).
+(docs/open3d.md) — unless ``--headless DIR`` is given and Xvfb is installed: then the
+same lab runs in a virtual display for N iterations and writes the screenshot and a ``dd3d render``
+figure of what it distilled into DIR (:mod:`viewer.headless`, what ``make lab`` does on a server).
 
 :class:`LabApp` is also the API used by tests and benchmarks: its methods run on the GUI main
 thread; from another thread wrap them with :meth:`LabApp.call`.
@@ -27,9 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 from dd3d.config import Config
-from dd3d.engine import DEFAULT_RESOLUTION, Engine, Snapshot, State, load_lab_config
+from dd3d.engine import DEFAULT_RESOLUTION, Engine, Mode, RunEngine, RunFolder, Snapshot, State, load_lab_config
 from dd3d.errors import DD3DError
-from viewer.controller import MIN_VIEW_INTERVAL, Controller
+from viewer.controller import MIN_VIEW_INTERVAL, PANELS, Controller
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -57,8 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "canonicalising clouds, loss curves and a DD3D resolution slider.")
     parser.add_argument("--config", type=Path, default=Path("configs/shapes.yaml"), metavar="FILE",
                         help="YAML config (default: configs/shapes.yaml)")
+    parser.add_argument("--run", dest="runs", type=Path, action="append", default=[], metavar="DIR",
+                        help="show a finished dd3d distill run folder instead of training (repeatable: one "
+                             "panel each, beside the real data of the run's config)")
+    parser.add_argument("--watch", type=Path, metavar="DIR",
+                        help="follow a dd3d distill run folder that another process is writing")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value after the lab profile (repeatable)")
+                        help="override a config value after the lab profile (repeatable; with --run/--watch: "
+                             "of the runs' configs, e.g. data.root)")
     parser.add_argument("--full", action="store_true",
                         help="use the config's distillation settings instead of the faster lab profile")
     parser.add_argument("--points", type=int, default=DEFAULT_RESOLUTION,
@@ -69,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", type=Path, metavar="FILE",
                         help="save a screenshot of the window after --after iterations and exit")
     parser.add_argument("--after", type=int, default=10, metavar="N", help="iterations before --screenshot")
+    parser.add_argument("--save-runs", type=Path, metavar="DIR",
+                        help="with --screenshot: also save GM and DD3D as run folders DIR/gm, DIR/dd3d")
+    parser.add_argument("--headless", type=Path, metavar="DIR",
+                        help="without a display (and with Xvfb installed): run --after N iterations in a "
+                             "virtual display, write DIR/lab.png and a dd3d render figure DIR/render.png")
     parser.add_argument("--size", default="1600x900", metavar="WxH", help="window size (default 1600x900)")
     parser.add_argument("--refresh", type=float, default=MIN_VIEW_INTERVAL, metavar="SECONDS",
                         help=f"minimum seconds between redraws while training (default {MIN_VIEW_INTERVAL}); "
@@ -127,23 +143,33 @@ def _size(text: str) -> tuple[int, int]:
 
 
 class LabApp:
-    """The lab: an :class:`~dd3d.engine.Engine`, a :class:`~viewer.window.LabWindow` and their controller."""
+    """The lab: an engine, a :class:`~viewer.window.LabWindow` and their controller.
 
-    def __init__(self, cfg: Config, title: str = "dd3d-lab", resolution: int = DEFAULT_RESOLUTION,
+    The engine is an :class:`~dd3d.engine.Engine` training ``cfg``, or the given ``engine`` (a
+    :class:`~dd3d.engine.RunEngine` showing run folders; ``cfg``, ``autosave``, ``resume`` and
+    ``pause_at`` then play no role).
+    """
+
+    def __init__(self, cfg: Config | None = None, title: str = "dd3d-lab", resolution: int = DEFAULT_RESOLUTION,
                  size: tuple[int, int] = (1600, 900), autosave: Path | None = None, resume: Path | None = None,
                  pause_at: int | None = None, refresh: float = MIN_VIEW_INTERVAL,
-                 renderer: str = DEFAULT_RENDERER) -> None:
+                 renderer: str = DEFAULT_RENDERER, engine: RunEngine | None = None) -> None:
         import open3d.visualization.gui as gui  # only now: a display exists (see the module docstring)
 
-        from viewer.window import LabWindow, guarded
+        from viewer.window import RUNS_SLIDER_LABEL, SLIDER_LABEL, LabWindow, guarded
 
         opengl = select_renderer(renderer) and renderer == "opengl"
         self._app = gui.Application.instance
         self._app.initialize()
         self._guarded = guarded
-        self.engine = Engine(cfg, resolution, autosave=autosave, resume=resume, pause_at=pause_at)
-        self.view = LabWindow(title, *size, resolution=resolution, flip_images=opengl)
-        self.controller = Controller(self.engine, self._post, self.view.apply, self.view.show_message, refresh)
+        self.engine: Engine | RunEngine = engine if engine is not None else Engine(
+            cfg, resolution, autosave=autosave, resume=resume, pause_at=pause_at)
+        panels = PANELS if engine is None else engine.panel_names
+        self.view = LabWindow(title, *size, resolution=resolution, panels=panels,
+                              slider_label=SLIDER_LABEL if engine is None else RUNS_SLIDER_LABEL,
+                              flip_images=opengl)
+        self.controller = Controller(self.engine, self._post, self.view.apply, self.view.show_message, refresh,
+                                     panels)
         v, c = self.view, self.controller
         v.on_select, v.on_resolution, v.on_play, v.on_step = c.select, c.set_resolution, c.play, c.step
         v.on_export, v.on_save_checkpoint, v.on_save_render = c.export, c.save_checkpoint, self._save_render_reporting
@@ -208,7 +234,8 @@ class LabApp:
         return self.view.point_count("DD3D")
 
     def point_counts(self) -> dict[str, int]:
-        return {name: self.view.point_count(name) for name in ("Real", "GM", "DD3D")}
+        """Points in each top panel now, by panel name."""
+        return {name: self.view.point_count(name) for name in self.view.panels}
 
     def panel_titles(self) -> list[str]:
         return [t.text for t in self.view.titles]
@@ -229,8 +256,9 @@ class LabApp:
         self.view.select(index, sample)
 
     def save_render(self, path: Path, tile: int = 400) -> "Future[Path]":
-        """The Real | GM | DD3D panels and the loss panel as a paper-ready PNG/PDF (fixed camera, white
-        background, exact colours), rendered offscreen in a child process; the future resolves to ``path``."""
+        """The top panels (Real | GM | DD3D, or Real and the runs) and the loss panel as a paper-ready PNG/PDF
+        (fixed camera, white background, exact colours), rendered offscreen in a child process; the future
+        resolves to ``path``."""
         from viewer.render import render_in_subprocess, write_panels
 
         view = self.view.view
@@ -238,7 +266,10 @@ class LabApp:
             raise DD3DError("nothing to render yet")
         snap = view.snapshot
         panels = Path(tempfile.mkdtemp(prefix="dd3d-lab-render-")) / "panels.npz"
-        write_panels(panels, self.view.panel_clouds(), snap.class_names[snap.selected_class], ["Real", "GM", "DD3D"],
+        columns = list(self.view.panels)
+        if snap.mode != Mode.LAB:  # the runs' labels (a watched run's method is known once it is read)
+            columns[1:1 + len(snap.methods)] = [m.label or m.name.upper() for m in snap.methods]
+        write_panels(panels, self.view.panel_clouds(), snap.class_names[snap.selected_class], columns,
                      list(view.legend), [(m.name, m.losses) for m in snap.methods])
         future: Future[Path] = Future()
 
@@ -283,9 +314,11 @@ class LabApp:
 
     # ------------------------------------------------------------------------- screenshot mode
 
-    def screenshot_after(self, iterations: int, path: Path) -> None:
-        """Once the window shows ``iterations`` iterations and the screen has settled, save a
-        screenshot and quit (waits in a helper thread; the engine pauses there in screenshot mode).
+    def screenshot_after(self, iterations: int, path: Path, save_runs: Path | None = None) -> None:
+        """Once the window shows ``iterations`` iterations (run folders: all their clouds; a watched
+        run: ``iterations`` or finished) and the screen has settled, save a screenshot and quit
+        (waits in a helper thread; the lab's engine pauses there in screenshot mode). ``save_runs``:
+        then also write the lab's methods as run folders there (:meth:`Engine.save_runs`).
 
         The renderer presents frames asynchronously, so the grab is repeated until
         :data:`SETTLE_GRABS` consecutive grabs are identical (bounded by :data:`SETTLE_TIMEOUT_S`).
@@ -296,7 +329,12 @@ class LabApp:
                 return True
             if s.real is None or s.state == State.STARTING:
                 return False
-            return not s.methods or (s.iteration >= iterations and all(m.cloud is not None for m in s.methods))
+            clouds = all(m.cloud is not None for m in s.methods)
+            if s.mode == Mode.RUNS:
+                return clouds
+            if s.mode == Mode.WATCH:
+                return bool(s.methods) and clouds and (s.iteration >= iterations or s.state == State.FINISHED)
+            return not s.methods or (s.iteration >= iterations and clouds)
 
         def settled_image(bbox: tuple[int, int, int, int]) -> "Image.Image":
             deadline = time.monotonic() + SETTLE_TIMEOUT_S
@@ -323,6 +361,12 @@ class LabApp:
             except (OSError, ValueError) as exc:
                 print(f"dd3d-lab: error: cannot save the screenshot {path}: {exc}", file=sys.stderr)
                 code = 1
+            if code == 0 and save_runs is not None and isinstance(self.engine, Engine):
+                try:
+                    print(f"run folders -> {self.engine.save_runs(save_runs).result(600)}")
+                except (DD3DError, OSError) as exc:
+                    print(f"dd3d-lab: error: cannot save the run folders {save_runs}: {exc}", file=sys.stderr)
+                    code = 1
             self._post(lambda: self.quit(code))
 
         threading.Thread(target=wait, name="dd3d-lab-screenshot", daemon=True).start()
@@ -336,9 +380,33 @@ def _save_png(image: "Image.Image", path: Path) -> Path:
     return Path(path)
 
 
+def _run_engine(args: argparse.Namespace) -> RunEngine | None:
+    """The engine of ``--run`` / ``--watch`` (every run folder read and checked here, before any
+    window opens), or None for the lab's own training."""
+    if args.runs and args.watch is not None:
+        raise DD3DError("--run and --watch: give finished run folders or one folder to watch, not both")
+    if args.runs:
+        return RunEngine([RunFolder.open(d, args.overrides) for d in args.runs], resolution=args.points)
+    if args.watch is not None:
+        if args.watch.exists() and not args.watch.is_dir():
+            raise DD3DError(f"--watch {args.watch}: not a folder (expected the --out DIR of a dd3d distill run)")
+        return RunEngine(watch=args.watch, resolution=args.points, overrides=args.overrides)
+    return None
+
+
+def _title(args: argparse.Namespace) -> str:
+    if args.runs:
+        return "dd3d-lab — " + ", ".join(str(d) for d in args.runs)
+    return f"dd3d-lab — watching {args.watch}" if args.watch is not None else f"dd3d-lab — {args.config}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not has_display():
+        from viewer.headless import headless_lab, xvfb_problem
+
+        if args.headless is not None and xvfb_problem() is None:
+            return headless_lab(args)
         print(NO_DISPLAY, file=sys.stderr)
         return 2
     try:
@@ -349,16 +417,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise DD3DError(f"--points: got {args.points}, expected an integer >= 1")
         if args.refresh < 0:
             raise DD3DError(f"--refresh: got {args.refresh}, expected seconds >= 0")
-        cfg = load_lab_config(args.config, args.overrides, profile=not args.full)
+        engine = _run_engine(args)
+        cfg = load_lab_config(args.config, args.overrides, profile=not args.full) if engine is None else None
     except DD3DError as exc:
         print(f"dd3d-lab: error: {exc}", file=sys.stderr)
         return 2
-    app = LabApp(cfg, title=f"dd3d-lab — {args.config}", resolution=args.points, size=size,
+    app = LabApp(cfg, title=_title(args), resolution=args.points, size=size,
                  autosave=args.checkpoint, resume=args.resume,
                  pause_at=args.after if args.screenshot is not None else None, refresh=args.refresh,
-                 renderer=args.renderer)
+                 renderer=args.renderer, engine=engine)
     if args.screenshot is not None:
-        app.screenshot_after(args.after, args.screenshot)
+        app.screenshot_after(args.after, args.screenshot, args.save_runs)
     return app.run()
 
 

@@ -1,6 +1,7 @@
 """Controller: engine snapshots in, view models out, user actions back to the engine.
 
-It owns one thread that waits for snapshots, turns each into a :class:`ViewModel` (colours, titles,
+It works with any engine (:class:`~dd3d.engine.Engine` training GM and DD3D, or
+:class:`~dd3d.engine.RunEngine` showing run folders). It owns one thread that waits for snapshots, turns each into a :class:`ViewModel` (colours, titles,
 status text, the loss-curve image) off the main thread, and hands it to the window through
 ``post`` (``gui.Application.post_to_main_thread``), so the main thread only uploads finished
 arrays. Only one view model is in flight at a time: while the window is still applying one, newer
@@ -14,12 +15,11 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
-from dd3d.config import resolve_up_axis
-from dd3d.engine import Cloud, Engine, Snapshot, State
+from dd3d.engine import Cloud, Engine, MethodView, Mode, RunEngine, Snapshot, State
 from viewer.lossplot import LossPlot, loss_caption, method_curves
 from dd3d.palette import cloud_colors, legend
 from viewer.upright import upright
@@ -46,7 +46,7 @@ class ViewModel:
     """Everything the window applies for one snapshot."""
 
     snapshot: Snapshot
-    panels: tuple[PanelView, PanelView, PanelView]  # Real | GM | DD3D
+    panels: tuple[PanelView, ...]  # Real | GM | DD3D, or Real | one per run
     canonical: tuple[PanelView, ...]  # raw rotated, PCA, rotator
     canonical_title: str
     loss_image: np.ndarray | None  # (H, W, 3) uint8, None = unchanged
@@ -56,16 +56,47 @@ class ViewModel:
     message: str
     is_error: bool
     running: bool
+    can_train: bool  # play, step and save checkpoint apply (the lab's own training, not failed)
+    can_export: bool
 
 
 def format_bytes(n: int) -> str:
     return f"{n / 2**20:.0f} MB" if n < 2**30 else f"{n / 2**30:.2f} GB"
 
 
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s`` or ``2 h 07 min``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def _watch_parts(snap: Snapshot) -> list[str]:
+    """Iteration / total, pace, ETA and the age of the shown checkpoint of a watched run."""
+    m = snap.methods[0]
+    parts = [f"it {m.iteration}/{snap.target_iterations}"]
+    if m.seconds_per_iteration is not None:
+        parts.append(f"{m.seconds_per_iteration:.2f} s/it")
+    if snap.eta_seconds is not None:
+        parts.append(f"ETA {format_duration(snap.eta_seconds)}")
+    if snap.updated_at is not None and snap.state != State.FINISHED:
+        parts.append(f"checkpoint {format_duration(max(0.0, time.time() - snap.updated_at))} ago")
+    return parts
+
+
 def status_line(snap: Snapshot) -> str:
-    """Iteration, speed, device and memory, e.g. ``running · it 12/400 · 1.6 it/s (0.31 s/it gm, ...)``."""
+    """Iteration, speed, device and memory, e.g. ``running · it 12/400 · 1.6 it/s (0.31 s/it gm, ...)``;
+    for run folders ``finished · 2 runs · ...``, for a watched run ``running · it 37/400 · 0.52 s/it ·
+    ETA 3 min 12 s · checkpoint 4 s ago · ...``."""
     parts = [snap.state.value]
-    if snap.methods:
+    if snap.mode == Mode.RUNS:
+        parts.append(f"{len(snap.methods)} run{'s' if len(snap.methods) != 1 else ''}")
+    elif snap.mode == Mode.WATCH:
+        parts += _watch_parts(snap) if snap.methods else []
+    elif snap.methods:
         parts.append(f"it {snap.iteration}/{snap.target_iterations}")
         seconds = [m.seconds_per_iteration for m in snap.methods]
         if all(s is not None for s in seconds):
@@ -78,29 +109,36 @@ def status_line(snap: Snapshot) -> str:
     return " · ".join(parts)
 
 
-class ViewBuilder:
-    """Turns snapshots into view models, reusing colours of unchanged clouds. Clouds are coloured
-    by height along ``up_axis``, the dataset's up axis, and the Real | GM | DD3D clouds are shown
-    turned so that it points up."""
+def run_title(m: MethodView, snap: Snapshot) -> str:
+    """A run panel's title: method, cpc, iterations and points, e.g. ``DD3D · cpc 10 · 400 it · 2048 pts (regenerated)``."""
+    iterations = f"it {m.iteration}/{snap.target_iterations}" if snap.mode == Mode.WATCH else f"{m.iteration} it"
+    size = f"{len(m.cloud)} pts ({'regenerated' if m.regenerated else 'as stored'})" if m.cloud is not None else "no cloud"
+    return f"{m.label or m.name.upper()} · cpc {m.cpc} · {iterations} · {size}"
 
-    def __init__(self, up_axis: str = "y") -> None:
-        self.up_axis = up_axis
-        self._colors: dict[int, tuple[Cloud, np.ndarray, np.ndarray]] = {}
+
+class ViewBuilder:
+    """Turns snapshots into view models, reusing colours of unchanged clouds; ``panels`` names the
+    window's panels (Real first). Clouds are coloured by height along the snapshot's up axis (the
+    dataset's) and the top panels are shown turned so that it points up."""
+
+    def __init__(self, panels: Sequence[str] = PANELS) -> None:
+        self.panels = tuple(panels)
+        self._colors: dict[int, tuple[Cloud, str, np.ndarray, np.ndarray]] = {}
         self._plot_key: tuple[int, ...] | None = None
         self._loss_plot: LossPlot | None = None  # made on first use (matplotlib figure)
 
-    def _colored(self, slot: int, title: str, cloud: Cloud | None, class_parts: tuple[int, ...],
+    def _colored(self, slot: int, title: str, cloud: Cloud | None, class_parts: tuple[int, ...], up_axis: str,
                  color_source: Cloud | None = None) -> PanelView:
         if cloud is None:
             return PanelView(title, None, None)
         cached = self._colors.get(slot)
-        if cached is None or cached[0] is not cloud:
+        if cached is None or cached[0] is not cloud or cached[1] != up_axis:
             source = color_source or cloud
-            colors = cloud_colors(upright(source.points, self.up_axis), source.parts, class_parts)
+            colors = cloud_colors(upright(source.points, up_axis), source.parts, class_parts)
             # the canonicalisation stages (coloured like the real cloud) are in rotated/PCA frames: shown as they are
-            cached = (cloud, colors, cloud.points if color_source else upright(cloud.points, self.up_axis))
+            cached = (cloud, up_axis, colors, cloud.points if color_source else upright(cloud.points, up_axis))
             self._colors[slot] = cached
-        return PanelView(title, cloud, cached[1], cached[2])
+        return PanelView(title, cloud, cached[2], cached[3])
 
     def _loss_image(self, snap: Snapshot) -> np.ndarray | None:
         """A new loss-curve image when an iteration was added since the last one, else None."""
@@ -111,22 +149,33 @@ class ViewBuilder:
         self._loss_plot = self._loss_plot or LossPlot()
         return self._loss_plot.image(method_curves([(m.name, m.losses) for m in snap.methods]))
 
-    def build(self, snap: Snapshot) -> ViewModel:
-        parts = snap.class_parts
-        name = snap.class_names[snap.selected_class] if snap.class_names else ""
-        real = snap.real
-        titles = [f"Real · {name} #{snap.selected_sample} · {len(real) if real else 0} pts"]
-        clouds = [real]
-        for label in PANELS[1:]:
-            m = snap.method(label.lower())
-            if m is None or m.cloud is None:
-                titles.append(f"{label} · waiting for the first iteration")
+    def _synthetic_titles(self, snap: Snapshot) -> tuple[list[str], list[Cloud | None]]:
+        titles, clouds = [], []
+        for i, label in enumerate(self.panels[1:]):
+            if snap.mode == Mode.LAB:
+                m = snap.method(label.lower())
+            else:
+                m = snap.methods[i] if i < len(snap.methods) else None
+            if m is None or (m.cloud is None and snap.mode == Mode.LAB):
+                wait = "the first iteration" if snap.mode == Mode.LAB else "the first checkpoint"
+                titles.append(f"{label} · waiting for {wait}")
+            elif snap.mode != Mode.LAB:
+                titles.append(run_title(m, snap))
             else:
                 size = "fixed size" if label == "GM" else "regenerated"
                 titles.append(f"{label} · it {m.iteration} · {len(m.cloud)} pts ({size})")
             clouds.append(None if m is None else m.cloud)
-        panels = tuple(self._colored(i, t, c, parts) for i, (t, c) in enumerate(zip(titles, clouds)))
-        canonical = tuple(self._colored(3 + i, label, c, parts, color_source=real)
+        return titles, clouds
+
+    def build(self, snap: Snapshot) -> ViewModel:
+        parts = snap.class_parts
+        name = snap.class_names[snap.selected_class] if snap.class_names else ""
+        real = snap.real
+        titles, clouds = self._synthetic_titles(snap)
+        titles = [f"Real · {name} #{snap.selected_sample} · {len(real) if real else 0} pts", *titles]
+        clouds = [real, *clouds]
+        panels = tuple(self._colored(i, t, c, parts, snap.up_axis) for i, (t, c) in enumerate(zip(titles, clouds)))
+        canonical = tuple(self._colored(len(self.panels) + i, label, c, parts, snap.up_axis, color_source=real)
                           for i, (label, c) in enumerate(zip(snap.canonical_labels, snap.canonical)))
         return ViewModel(
             snapshot=snap, panels=panels, canonical=canonical,
@@ -136,6 +185,9 @@ class ViewBuilder:
             legend=tuple(legend(snap.part_names, parts)) if snap.part_names else (),
             status=status_line(snap), message=snap.message, is_error=snap.state == State.ERROR,
             running=snap.state == State.RUNNING,
+            can_train=snap.mode == Mode.LAB and bool(snap.methods) and snap.state != State.ERROR,
+            can_export=any(m.cloud is not None for m in snap.methods) and (snap.mode != Mode.LAB or
+                                                                          snap.state != State.ERROR),
         )
 
 
@@ -143,20 +195,20 @@ class Controller:
     """Wires an :class:`Engine` to a window; see the module docstring.
 
     Args:
-        engine: the engine (started by the caller).
+        engine: the engine (started by the caller); play, step and save checkpoint need an :class:`Engine`.
         post: runs a callable on the GUI main thread (``post_to_main_thread`` bound to the window).
         apply: the window's ``apply(view_model)``; always called on the main thread.
         show_message: shows a one-line message on the main thread (results of exports and saves).
         min_interval: seconds between view updates driven by training alone.
     """
 
-    def __init__(self, engine: Engine, post: Callable[[Callable[[], None]], None],
+    def __init__(self, engine: Engine | RunEngine, post: Callable[[Callable[[], None]], None],
                  apply: Callable[[ViewModel], None], show_message: Callable[[str, bool], None],
-                 min_interval: float = MIN_VIEW_INTERVAL) -> None:
+                 min_interval: float = MIN_VIEW_INTERVAL, panels: Sequence[str] = PANELS) -> None:
         self.engine = engine
         self.min_interval = min_interval
         self._post, self._apply, self._show_message = post, apply, show_message
-        self._builder = ViewBuilder(resolve_up_axis(engine.cfg.data))
+        self._builder = ViewBuilder(panels)
         self._idle = threading.Event()  # set while no view model is waiting for the main thread
         self._idle.set()
         self._stopping = threading.Event()

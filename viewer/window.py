@@ -1,8 +1,9 @@
 """The lab window: layout and widgets, main thread only (Open3D ``gui``).
 
-Layout: three synchronised panels Real | GM | DD3D on top, the canonicalisation view (randomly
+Layout: synchronised panels on top — Real | GM | DD3D for the lab's own training, Real and one per
+run folder for ``--run`` / ``--watch`` — the canonicalisation view (randomly
 rotated → PCA → rotator, side by side in one scene) and the loss curves below, and a side panel
-with the class picker, sample index, DD3D resolution slider, point size, play/pause/step, "Save
+with the class picker, sample index, resolution slider (of DD3D / of the generator runs), point size, play/pause/step, "Save
 render", "Export synthetic set", "Save checkpoint", the part legend and the status line.
 
 Widget callbacks only call the ``on_*`` hooks (set by the app) or change display settings; all
@@ -81,12 +82,17 @@ class SceneCloud:
         return True
 
 
+SLIDER_LABEL = "DD3D points (GM keeps its size)"
+RUNS_SLIDER_LABEL = "Generator points (stored sets keep their size)"
+
+
 class LabWindow:
     """The lab's window. Hooks ``on_select``, ``on_resolution``, ``on_play``, ``on_step``,
-    ``on_save_render``, ``on_export``, ``on_save_checkpoint`` are set by the app."""
+    ``on_save_render``, ``on_export``, ``on_save_checkpoint`` are set by the app; ``panels`` names
+    the top panels (Real first), ``slider_label`` says what the resolution slider changes."""
 
     def __init__(self, title: str, width: int = 1600, height: int = 900, resolution: int = 2048,
-                 flip_images: bool = False) -> None:
+                 panels: tuple[str, ...] = PANELS, slider_label: str = SLIDER_LABEL, flip_images: bool = False) -> None:
         self.app = gui.Application.instance
         # Filament's OpenGL backend shows an ImageWidget's image upside down (seen with Open3D 0.20 on
         # Mesa; the Vulkan backend shows it as given): the app sets this when it selected OpenGL
@@ -110,8 +116,9 @@ class LabWindow:
         self.on_save_checkpoint: Callable[[Path], None] = noop
 
         self._eyes: dict[gui.SceneWidget, np.ndarray] = {}
-        self.scenes = [self._scene_widget() for _ in PANELS]
-        self.titles = [self._title(name) for name in PANELS]
+        self.panels = tuple(panels)
+        self.scenes = [self._scene_widget() for _ in self.panels]
+        self.titles = [self._title(name) for name in self.panels]
         self.clouds = [SceneCloud(s.scene, "cloud") for s in self.scenes]
         for widget in self.scenes:
             widget.set_on_mouse(self._sync_from(widget))
@@ -122,7 +129,7 @@ class LabWindow:
         self.loss_title = self._title("Matching loss")
         self.loss_image = gui.ImageWidget(o3d.geometry.Image(np.full((8, 8, 3), 255, np.uint8)))
         w.add_child(self.loss_image)
-        self.side = self._side_panel(resolution)
+        self.side = self._side_panel(resolution, slider_label)
         w.add_child(self.side)
         w.set_on_layout(guarded(self._layout))
 
@@ -150,7 +157,7 @@ class LabWindow:
         self.window.add_child(label)
         return label
 
-    def _side_panel(self, resolution: int) -> gui.Vert:
+    def _side_panel(self, resolution: int, slider_label: str) -> gui.Vert:
         em = self.em
         panel = gui.Vert(0.4 * em, gui.Margins(0.6 * em, 0.6 * em, 0.6 * em, 0.6 * em))
 
@@ -172,7 +179,7 @@ class LabWindow:
         self.resolution_slider.set_limits(MIN_POINTS, MAX_POINTS)
         self.resolution_slider.int_value = min(max(resolution, MIN_POINTS), MAX_POINTS)
         self.resolution_slider.set_on_value_changed(guarded(lambda value: self.on_resolution(int(value))))
-        panel.add_child(gui.Label("DD3D points (GM keeps its size)"))
+        panel.add_child(gui.Label(slider_label))
         panel.add_child(self.resolution_slider)
 
         size = gui.Slider(gui.Slider.DOUBLE)
@@ -190,7 +197,7 @@ class LabWindow:
         row.add_child(self.play_button)
         row.add_child(step)
         panel.add_child(row)
-        self.distill_buttons = [self.play_button, step]  # disabled where nothing is distilled
+        self.distill_buttons = [self.play_button, step]  # disabled where nothing is distilled (+ export, save)
 
         self.render_size = gui.NumberEdit(gui.NumberEdit.INT)
         self.render_size.set_limits(64, 4096)
@@ -206,6 +213,8 @@ class LabWindow:
             panel.add_child(button)
             if handler != self._ask_save_render:
                 self.distill_buttons.append(button)
+            if handler == self._ask_export:
+                self.export_button = button
 
         self.legend_title = gui.Label("Parts")
         panel.add_child(self.legend_title)
@@ -226,10 +235,11 @@ class LabWindow:
         x, y, width, height = r.x, r.y, r.width - side_w, r.height
         title_h = int(1.6 * self.em)
         top_h = int(height * 0.6)
-        col = width // 3
+        col = width // 3  # bottom row: canonicalisation view over two columns, loss curves in the third
+        col_top = width // len(self.scenes)
         for i, (title, scene) in enumerate(zip(self.titles, self.scenes)):
-            title.frame = gui.Rect(x + i * col, y, col, title_h)
-            scene.frame = gui.Rect(x + i * col, y + title_h, col - 2, top_h - title_h)
+            title.frame = gui.Rect(x + i * col_top, y, col_top, title_h)
+            scene.frame = gui.Rect(x + i * col_top, y + title_h, col_top - 2, top_h - title_h)
         bottom, rest = y + top_h, height - top_h
         self.canonical_title.frame = gui.Rect(x, bottom, 2 * col, title_h)
         self.canonical_scene.frame = gui.Rect(x, bottom + title_h, 2 * col - 2, rest - title_h)
@@ -329,9 +339,9 @@ class LabWindow:
             self.loss_image.update_image(o3d.geometry.Image(np.ascontiguousarray(image)))
         self._show_legend(view.legend)
         for button in self.distill_buttons:  # after an engine error only viewing (and Save render) remain
-            button.enabled = bool(snap.methods) and not view.is_error
+            button.enabled = view.can_export if button is self.export_button else view.can_train
         self._running = view.running
-        self.play_button.text = "Pause" if view.running else "Play"
+        self.play_button.text = "Pause" if view.running and view.can_train else "Play"
         self.status.text = view.status
         if view.message or view.is_error:
             self.show_message(view.message, view.is_error)
@@ -362,16 +372,16 @@ class LabWindow:
         self.on_select(class_index, sample)
 
     def point_count(self, panel: str) -> int:
-        """Points currently in panel ``Real``, ``GM`` or ``DD3D``."""
-        return self.clouds[PANELS.index(panel)].count
+        """Points currently in the panel named ``panel`` (e.g. ``Real``, ``GM``, ``DD3D``)."""
+        return self.clouds[self.panels.index(panel)].count
 
     def geometry_count(self) -> int:
         """Geometries in all scenes now, as Open3D reports them (each scene keeps a fixed set of names)."""
         return sum(c.scene.has_geometry(c.name) for c in (*self.clouds, *self.canonical_clouds))
 
     def panel_clouds(self) -> list[tuple[np.ndarray, np.ndarray] | None]:
-        """The Real | GM | DD3D clouds shown now, as drawn (view frame), with their colours (None where a
-        panel is empty)."""
+        """The top panels' clouds shown now, as drawn (view frame), with their colours (None where a panel
+        is empty)."""
         if self.view is None:
             return [None] * len(self.clouds)
         return [None if cloud.cloud is None or not cloud.count else (panel.points, panel.colors)

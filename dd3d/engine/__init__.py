@@ -18,14 +18,24 @@ sample and resolution changes from the last weights (the lab stays usable); an e
 view thread ends both. :meth:`Engine.stop` joins both threads within a second (a running step is
 abandoned at its next class boundary). :data:`LAB_PROFILE` (:mod:`dd3d.engine.profile`) shrinks
 an iteration so that it can be watched: docs/lab.md.
+
+:class:`RunEngine` (:mod:`dd3d.engine.folders`) is the other source of snapshots: finished
+``dd3d distill`` run folders side by side (:class:`RunFolder`), or one run followed while another
+process writes it (:class:`Watcher`); it trains nothing (docs/lab.md). Both engines share
+:class:`~dd3d.engine.source.SnapshotSource` (selection and resolution in, snapshots out), the real
+side of a view (:class:`~dd3d.engine.view.RealView`) and the panel clouds
+(:class:`GeneratedClouds` regenerated at any resolution, :class:`StoredClouds` as stored).
 """
+from dd3d.engine.clouds import GeneratedClouds, StoredClouds
 from dd3d.engine.core import Engine
+from dd3d.engine.folders import RunEngine
 from dd3d.engine.profile import DEFAULT_RESOLUTION, LAB_CPU_THREADS, LAB_METHODS, LAB_PROFILE, load_lab_config
-from dd3d.engine.snapshot import Cloud, MethodView, Snapshot, SnapshotChannel, State, memory_bytes
+from dd3d.engine.runs import RunFolder, Watcher
+from dd3d.engine.snapshot import Cloud, MethodView, Mode, Snapshot, SnapshotChannel, State, memory_bytes
 from dd3d.engine.training import CHECKPOINT_FORMAT, one_line
 
 __all__ = [
-    "CHECKPOINT_FORMAT", "Cloud", "DEFAULT_RESOLUTION", "Engine", "LAB_CPU_THREADS", "LAB_METHODS",
-    "LAB_PROFILE", "MethodView", "Snapshot", "SnapshotChannel", "State", "load_lab_config", "memory_bytes",
-    "one_line",
+    "CHECKPOINT_FORMAT", "Cloud", "DEFAULT_RESOLUTION", "Engine", "GeneratedClouds", "LAB_CPU_THREADS",
+    "LAB_METHODS", "LAB_PROFILE", "MethodView", "Mode", "RunEngine", "RunFolder", "Snapshot", "SnapshotChannel",
+    "State", "StoredClouds", "Watcher", "load_lab_config", "memory_bytes", "one_line",
 ]

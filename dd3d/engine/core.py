@@ -1,7 +1,6 @@
 """:class:`Engine`: the commands of the lab and its two threads (training and view)."""
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from concurrent.futures import Future
@@ -9,13 +8,13 @@ from pathlib import Path
 
 from dd3d.config import Config
 from dd3d.engine.profile import DEFAULT_RESOLUTION
-from dd3d.engine.snapshot import SnapshotChannel
-from dd3d.engine.training import Command, Progress, Trainer, drain
+from dd3d.engine.source import SnapshotSource
+from dd3d.engine.training import Progress, Trainer, drain
 from dd3d.engine.view import ViewState
 from dd3d.errors import DD3DError
 
 
-class Engine:
+class Engine(SnapshotSource):
     """GM and DD3D distilling on the same real data, plus the rotator demo, behind commands.
 
     Args:
@@ -30,14 +29,8 @@ class Engine:
 
     def __init__(self, cfg: Config, resolution: int = DEFAULT_RESOLUTION, autosave: Path | None = None,
                  resume: Path | None = None, pause_at: int | None = None) -> None:
-        if resolution < 1:
-            raise DD3DError(f"resolution: got {resolution}, expected an integer >= 1")
+        super().__init__(resolution)
         self.cfg = cfg
-        self.snapshots = SnapshotChannel()
-        self._resolution = resolution
-        self._view_events: queue.Queue[Command] = queue.Queue()
-        self._stopping = threading.Event()
-        self._seq = 0
         self._trainer = Trainer(cfg, lambda name, arg: self._view_events.put((name, arg)), self._stopping,
                                 lambda: self._resolution, cfg.distill.iterations if pause_at is None else pause_at,
                                 autosave, resume)
@@ -61,17 +54,6 @@ class Engine:
         """One more iteration of every method (while paused)."""
         self._trainer.submit(("step", None))
 
-    def set_resolution(self, points: int) -> None:
-        """Points of the DD3D clouds from the next snapshot on (GM keeps its trained size)."""
-        if points < 1:
-            raise DD3DError(f"resolution: got {points}, expected an integer >= 1")
-        self._resolution = int(points)
-        self._view_events.put(("resolution", int(points)))
-
-    def select(self, class_index: int, sample: int = 0) -> None:
-        """Show class ``class_index`` and its ``sample``-th real cloud (synthetic: sample mod cpc)."""
-        self._view_events.put(("select", (int(class_index), int(sample))))
-
     def save_checkpoint(self, path: str | Path) -> "Future[Path]":
         """Write the methods' state to ``path`` (atomically); the future resolves to the path."""
         return self._request("save", Path(path))
@@ -79,6 +61,11 @@ class Engine:
     def export(self, path: str | Path) -> "Future[Path]":
         """Write the current DD3D set at the current resolution as ``synthetic.h5`` layout (atomically)."""
         return self._request("export", Path(path))
+
+    def save_runs(self, folder: str | Path) -> "Future[Path]":
+        """Write GM and DD3D as ``dd3d distill`` run folders ``folder/gm`` and ``folder/dd3d`` (for
+        ``dd3d render`` and ``dd3d-lab --run``); the future resolves to ``folder``."""
+        return self._request("runs", Path(folder))
 
     def inject_failure(self, message: str = "injected failure") -> None:
         """Make the training thread raise :class:`~dd3d.engine.training.InjectedFailure` (``message``)
@@ -100,10 +87,6 @@ class Engine:
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
         return not (self._train_thread.is_alive() or self._view_thread.is_alive())
-
-    @property
-    def resolution(self) -> int:
-        return self._resolution
 
     def _request(self, name: str, path: Path) -> "Future[Path]":
         future: Future[Path] = Future()
@@ -134,9 +117,5 @@ class Engine:
             self._stopping.set()
             self._trainer.submit(("stop", None))
             view.apply("progress", Progress.failed(exc))
-            view.data = None  # the plainest snapshot: state and message only
+            view.real = None  # the plainest snapshot: state and message only
             self.snapshots.publish(view.snapshot(self._next_seq(), final=True))
-
-    def _next_seq(self) -> int:
-        self._seq += 1  # the view thread is the only publisher
-        return self._seq

@@ -21,6 +21,16 @@ class State(str, enum.Enum):
     PAUSED = "paused"
     STOPPED = "stopped"
     ERROR = "error"
+    WAITING = "waiting"  # watching a run folder that has no checkpoint yet
+    FINISHED = "finished"  # finished run folders, or a watched run that wrote distill.json
+
+
+class Mode(str, enum.Enum):
+    """What the snapshots come from."""
+
+    LAB = "lab"  # the lab's own GM and DD3D training (:class:`~dd3d.engine.Engine`)
+    RUNS = "runs"  # finished ``dd3d distill`` run folders (:class:`~dd3d.engine.RunEngine`)
+    WATCH = "watch"  # a run folder written by another process (:class:`~dd3d.engine.RunEngine`)
 
 
 def frozen(array: np.ndarray) -> np.ndarray:
@@ -48,13 +58,16 @@ class Cloud:
 
 @dataclass(frozen=True)
 class MethodView:
-    """Progress of one method and its synthetic cloud for the selected class and sample."""
+    """Progress of one method (or run folder) and its synthetic cloud for the selected class and sample."""
 
     name: str
     iteration: int
     losses: np.ndarray  # (iteration,) matching loss per iteration, read-only
     seconds_per_iteration: float | None
     cloud: Cloud | None
+    label: str = ""  # panel label of a run folder, e.g. "DD3D" or "GM (run-b)"
+    cpc: int = 0  # synthetic clouds per class of a run folder
+    regenerated: bool = False  # the cloud is regenerated at the resolution (a generator), else as stored
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,10 @@ class Snapshot:
     real: Cloud | None
     canonical: tuple[Cloud, ...]
     canonical_labels: tuple[str, ...]
+    mode: Mode = Mode.LAB
+    eta_seconds: float | None = None  # watched runs: time left at the pace so far
+    updated_at: float | None = None  # watched runs: wall-clock time (epoch s) the shown checkpoint was written
+    up_axis: str = "y"  # the data's up axis (``data.up_axis`` resolved): the view turns it up
 
     def method(self, name: str) -> MethodView | None:
         return next((m for m in self.methods if m.name == name), None)

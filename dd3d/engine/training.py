@@ -3,7 +3,7 @@
 :class:`Trainer` loads the data once, builds the methods (:data:`~dd3d.engine.profile.LAB_METHODS`)
 and alternates their iterations (one outer iteration of the method that is behind). Between
 iterations it executes the queued commands that need the live methods: pause, resume, step, save a
-checkpoint, export, and ``fail`` (:class:`InjectedFailure`, for tests and the lab soak). After every
+checkpoint, export, save the methods as run folders (``runs``), and ``fail`` (:class:`InjectedFailure`, for tests and the lab soak). After every
 step it hands a :class:`Progress` (copies, never live tensors) to the view thread. A running step
 is abandoned at its next class boundary once the engine stops (:class:`CancellableContext`). A
 failure ends this thread only: the view thread keeps showing the last progress.
@@ -240,6 +240,8 @@ class Trainer:
             if name == "save":
                 self._save(path, data, methods)
                 text = f"checkpoint saved to {path}"
+            elif name == "runs":
+                text = self._save_runs(path, data, methods)
             else:
                 text = self._export(path, data, methods["dd3d"])
         except Exception as exc:  # noqa: BLE001 - reported to the caller, the engine keeps running
@@ -262,6 +264,32 @@ class Trainer:
         synthetic = method.synthetic(points, torch.Generator().manual_seed(self.cfg.seed))
         write_synthetic_h5(path, synthetic, data.ctx.real.class_names)
         return f"exported {len(synthetic.labels)} DD3D clouds x {points} points to {path}"
+
+    def _save_runs(self, folder: Path, data: SharedData, methods: dict[str, Method]) -> str:
+        """Write every method as a ``dd3d distill`` run folder ``folder/<method>`` (``config.yaml``,
+        ``synthetic.h5`` at ``eval.resolution``, ``distill.json``, for DD3D ``generator.pt``), so that
+        ``dd3d render`` and ``dd3d-lab --run`` open what the lab distilled."""
+        from dd3d.config import dataset_label
+        from dd3d.distill.run import CONFIG_FILE, SUMMARY_FILE
+        from dd3d.io import save_checkpoint, write_json, write_text
+        from dd3d.provenance import command
+        from dd3d.synthetic import GENERATOR_FILE, SYNTHETIC_FILE, generator_payload, write_synthetic_h5
+
+        cfg, ctx = self.cfg, data.ctx
+        for name, method in methods.items():
+            out = folder / name
+            write_text(out / CONFIG_FILE, dump_config(cfg))
+            synthetic = method.synthetic(cfg.eval.resolution, torch.Generator().manual_seed(cfg.seed))
+            write_synthetic_h5(out / SYNTHETIC_FILE, synthetic, ctx.real.class_names)
+            if name == "dd3d":
+                save_checkpoint(out / GENERATOR_FILE, generator_payload(method, ctx))
+            write_json(out / SUMMARY_FILE, {
+                "method": name, "cpc": cfg.distill.cpc, "dataset": dataset_label(cfg), "setting": cfg.data.setting,
+                "iterations": len(method.losses), "class_names": list(ctx.real.class_names),
+                "synthetic_clouds": int(len(synthetic.labels)), "loss_curve": [round(v, 6) for v in method.losses],
+                "command": command(), "source": "dd3d-lab (lab profile run, saved with --save-runs)",
+            })
+        return f"saved {', '.join(methods)} as run folders in {folder}"
 
     def _autosave_hint(self) -> str:
         if self.autosave is not None and self.autosave.is_file():
@@ -289,5 +317,5 @@ class Trainer:
 def _refuse(command: Command) -> None:
     """Fail a save/export request that the ended training thread will never run (others are dropped)."""
     name, arg = command
-    if name in ("save", "export"):
+    if name in ("save", "export", "runs"):
         arg[1].set_exception(DD3DError(f"cannot {name}: the engine has stopped"))

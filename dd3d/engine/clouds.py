@@ -1,0 +1,74 @@
+"""The synthetic clouds of one panel: regenerated from a DD3D generator at any resolution, or as stored.
+
+Both kinds answer :meth:`cloud` (the selected class and sample, as a read-only
+:class:`~dd3d.engine.snapshot.Cloud`) and :meth:`full_set` (every cloud, for an export), so the lab's
+DD3D panel, a finished run folder and a watched checkpoint are shown by the same code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dd3d.distill.base import SyntheticSet, generated_set
+from dd3d.engine.snapshot import Cloud
+from dd3d.nn.partition import NoisePartition
+
+DISPLAY_SEED = 0  # noise of displayed DD3D clouds: fixed, so only the weights change them
+
+
+@dataclass(frozen=True)
+class GeneratedClouds:
+    """A DD3D generator's clouds (DD3D, Sec. 4: the generator is queried at any resolution), with part
+    labels from the noise ``partition`` for segmentation runs. Sample s of class c is row c·cpc + s mod cpc."""
+
+    generator: torch.nn.Module
+    partition: NoisePartition | None
+    num_classes: int
+    cpc: int
+
+    regenerates = True
+
+    @torch.no_grad()
+    def cloud(self, c: int, sample: int, points: int) -> Cloud:
+        from dd3d.data.transforms import normalize_unit_sphere
+        from dd3d.nn.partition import generate_labelled
+
+        row = torch.tensor([c * self.cpc + sample % self.cpc])
+        clouds, parts = generate_labelled(self.generator, self.partition, row, self.cpc, points,
+                                          torch.Generator().manual_seed(DISPLAY_SEED))
+        return Cloud.of(normalize_unit_sphere(clouds)[0].numpy(), None if parts is None else parts[0].numpy())
+
+    def full_set(self, points: int) -> SyntheticSet:
+        return generated_set(self.generator, self.partition, self.num_classes, self.cpc, points,
+                             torch.Generator().manual_seed(DISPLAY_SEED))
+
+
+@dataclass(frozen=True)
+class StoredClouds:
+    """A distilled set as it was stored (``synthetic.h5``, or a method's points): fixed size."""
+
+    synthetic: SyntheticSet
+
+    regenerates = False
+
+    @property
+    def cpc(self) -> int:
+        """Clouds of the most populous class."""
+        return int(np.bincount(self.synthetic.labels).max()) if len(self.synthetic.labels) else 0
+
+    def cloud(self, c: int, sample: int, points: int) -> Cloud | None:
+        """The ``sample`` mod n-th of the n clouds labelled ``c`` (None when the set has none); ``points`` is ignored."""
+        rows = np.flatnonzero(self.synthetic.labels == c)
+        if len(rows) == 0:
+            return None
+        row = rows[sample % len(rows)]
+        parts = None if self.synthetic.parts is None else self.synthetic.parts[row]
+        return Cloud.of(self.synthetic.points[row], parts)
+
+    def full_set(self, points: int) -> SyntheticSet:
+        return self.synthetic
+
+
+PanelClouds = GeneratedClouds | StoredClouds
