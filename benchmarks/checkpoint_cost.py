@@ -1,8 +1,8 @@
 """What checkpointing every iteration costs a distillation (issue 14: ``dd3d-lab --watch`` follows a run
 through its checkpoints, so ``--set distill.checkpoint_every=1`` must not slow the run by more than 5 %).
 
-    python benchmarks/checkpoint_cost.py                  # built-in shapes, DD3D, lab profile, cpc 10
-    python benchmarks/checkpoint_cost.py --cpc 1 --iterations 6 --pairs 3
+    python -m benchmarks.checkpoint_cost                  # built-in shapes, DD3D, lab profile, cpc 10
+    python -m benchmarks.checkpoint_cost --cpc 1 --iterations 6 --pairs 3
 
 Runs the same ``dd3d distill`` (in this process, :func:`dd3d.distill.run.distill`) back to back in
 pairs: once with ``distill.checkpoint_every=1`` and once with a checkpoint only at the end
@@ -28,13 +28,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from dd3d.config import load_config  # noqa: E402
-from dd3d.distill import run  # noqa: E402
-from dd3d.engine import LAB_PROFILE  # noqa: E402
-from dd3d.provenance import command, machine  # noqa: E402
+from benchmarks.harness import REPO
+from dd3d.config import load_config
+from dd3d.distill import run
+from dd3d.engine import LAB_PROFILE
+from dd3d.provenance import command, machine
 
 LIMIT = 1.05
 

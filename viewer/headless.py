@@ -7,7 +7,7 @@ exits; then ``dd3d render`` draws what it distilled. Written into DIR:
 - ``runs/gm``, ``runs/dd3d``: the distilled sets as run folders (``dd3d-lab --run`` reopens them);
 - ``render.png``: ``dd3d render`` of those runs, every class (rows) × Real, GM, DD3D (columns).
 
-Open3D's traps (../shared/notes/OPEN3D.md): the X server needs depth 24, must be up before the
+Open3D's traps (docs/open3d.md): the X server needs depth 24, must be up before the
 first Open3D call of the GUI process, and must outlive that process. So the GUI runs in a child
 process under ``xvfb-run`` (which starts Xvfb first and stops it after the child has exited), and
 this process never touches Open3D; the render runs in another child without ``DISPLAY``.
