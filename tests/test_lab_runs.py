@@ -120,7 +120,8 @@ def test_two_runs_show_both_panels_and_the_slider_changes_only_the_generator_run
     from viewer.render import grid_size
 
     render = load_rgb(tmp_path / "render.png")
-    assert render.shape[1::-1] == grid_size(1, 3, 128) and (render.sum(axis=2) < 600).sum() > 50
+    # Real | DD3D | GM | the runs' loss curves
+    assert render.shape[1::-1] == grid_size(1, 4, 128) and (render.sum(axis=2) < 600).sum() > 50
 
 
 def test_a_watched_run_that_advances_shows_the_new_iteration_and_survives_a_kill(gui, tmp_path: Path) -> None:

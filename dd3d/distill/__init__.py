@@ -20,13 +20,14 @@ METHODS = {
 }
 
 
-def build_method(name: str, ctx: DistillContext, state: dict[str, Any] | None = None) -> Method:
+def build_method(name: str, ctx: DistillContext, state: dict[str, Any] | None = None,
+                 progress: bool = False) -> Method:
     """Instantiate method ``name`` (a key of :data:`METHODS`) in ``ctx``, then restore ``state`` (a
-    resumed run) or run its one-off start (:meth:`Method.start`, a new run)."""
+    resumed run) or run its one-off start (:meth:`Method.start`, a new run; a progress bar if ``progress``)."""
     module, cls = METHODS[name].split(":")
     method: Method = getattr(importlib.import_module(module), cls)(ctx)
     if state is not None:
         method.load_state_dict(state)
     else:
-        method.start()
+        method.start(progress)
     return method

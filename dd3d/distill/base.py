@@ -81,7 +81,8 @@ class DistillContext:
         fresh = self.cfg.distill.real_sampling == "fresh" and source.points.shape[1] > self.real.points.shape[1]
         # fresh draws need more points than the matching uses; otherwise they are the fixed clouds
         self.source_points = torch.from_numpy(source.points).to(self.device) if fresh else None
-        self.source_parts = None if not fresh or source.parts is None else torch.from_numpy(source.parts).to(self.device)
+        self.source_parts = (None if not fresh or source.parts is None
+                             else torch.from_numpy(source.parts).to(self.device))
 
     @property
     def cpc(self) -> int:
@@ -276,9 +277,9 @@ class Method(abc.ABC):
         self.ctx = ctx
         self.losses: list[float] = []
 
-    def start(self) -> None:
+    def start(self, progress: bool = False) -> None:
         """Work done once before the first iteration of a new run, not when resuming (e.g. DD3D's warm
-        start); called by :func:`dd3d.distill.build_method`."""
+        start), with a progress bar if ``progress``; called by :func:`dd3d.distill.build_method`."""
 
     def report(self) -> dict[str, Any]:
         """Method-specific facts for the run summary (``distill.json``)."""

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from dd3d.distill import distributed
 from dd3d.distill.base import DistillContext, Stateful, SyntheticSet, generated_set
 from dd3d.distill.matching import DD3D_SCHEDULE, WARM_START, GradientMatching, half, nearest_schedule
 from dd3d.distill.tensors import ADAM_LR
@@ -50,7 +49,7 @@ class DD3D(GradientMatching):
         self.init_curve: list[float] | None = None
         self.init_indices: np.ndarray | None = None
 
-    def start(self) -> None:
+    def start(self, progress: bool = False) -> None:
         """``generator.init: real``: fit the generator to the herding clouds before matching (keyed
         draws, so every torchrun process fits the same generator)."""
         g = self.ctx.cfg.distill.generator
@@ -60,13 +59,14 @@ class DD3D(GradientMatching):
             targets, parts, self.init_indices = herding_targets(self.ctx)
             self.init_curve = fit_to_clouds(self.generator, self.partition, targets, parts, self.ctx.cpc,
                                             g.init_steps, g.init_lr, self.ctx.cfg.distill.resolution, self.ctx.rng,
-                                            progress=distributed.current().is_main)
+                                            progress=progress)
 
     def report(self) -> dict[str, Any]:
         g = self.ctx.cfg.distill.generator
         if self.init_curve is None:
             return {"generator_init": "noise"}
-        return {"generator_init": "real", "init_steps": g.init_steps, "init_chamfer_first": round(self.init_curve[0], 6),
+        return {"generator_init": "real", "init_steps": g.init_steps,
+                "init_chamfer_first": round(self.init_curve[0], 6),
                 "init_chamfer_last": round(self.init_curve[-1], 6),
                 "init_clouds": [self.ctx.real.names[i] if self.ctx.real.names is not None else int(i)
                                 for i in self.init_indices]}

@@ -91,7 +91,8 @@ def _distill(cfg: Config, out: Path, group: Group, device: torch.device, resume:
     group.require_same("configs or training data", dump_config(cfg) + repr((ctx.real.class_names, len(ctx.real))))
     torch.manual_seed(cfg.seed)  # the method's own initialisation (e.g. generator weights)
     state = load_checkpoint(out / CHECKPOINT_FILE) if resume else None
-    method = build_method(cfg.distill.method, ctx, None if state is None else state["method"])
+    method = build_method(cfg.distill.method, ctx, None if state is None else state["method"],
+                          progress and group.is_main)
     start_iteration, previous_seconds = 0, 0.0
     if state is not None:
         ctx.rng.set_state(state["rng"])

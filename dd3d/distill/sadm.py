@@ -14,8 +14,8 @@ summed over classes.
 
 Every synthetic cloud also owns three Euler angles (init 0) and is seen as R·x with R = Rz·Ry·Rx;
 the angles are learned jointly with the points by SGD (momentum ``distill.momentum``), the angle
-about the up axis (``data.up_axis``; y in SADM's ModelNet release) with a 10× learning rate, the angles' rates halved every 100 iterations, and
-the angles wrapped to [-π, π) after each step. The exported set is the rotated clouds. With a
+about the up axis (``data.up_axis``; y in SADM's ModelNet release) with a 10× learning rate, the
+angles' rates halved every 100 iterations, and the angles wrapped to [-π, π) after each step. The exported set is the rotated clouds. With a
 rotator other than ``none`` the network's input no longer depends on the cloud's orientation, so
 the angles stay at 0.
 

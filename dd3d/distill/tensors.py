@@ -62,7 +62,8 @@ class SyntheticTensors:
         if init is not None:
             points = init
         else:
-            chosen = select_per_class(self.ctx, herding_order) if self.ctx.cfg.distill.init_clouds == "herding" else None
+            herding = self.ctx.cfg.distill.init_clouds == "herding"
+            chosen = select_per_class(self.ctx, herding_order) if herding else None
             points, index = self.ctx.initial_real(chosen)
             if self.ctx.real_parts is not None:
                 self.parts = self.ctx.real_parts[torch.from_numpy(index).to(self.ctx.device)].clone()

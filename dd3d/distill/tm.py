@@ -59,7 +59,8 @@ def expert_settings(cfg: Config) -> dict[str, Any]:
     """Every setting that determines an expert trajectory (hashed into the cache file name)."""
     tm = cfg.distill.tm
     return {"version": CACHE_VERSION, "task": cfg.task, "data": dataclasses.asdict(cfg.data),
-            "distill_resolution": cfg.distill.resolution, "real_sampling": cfg.distill.real_sampling, "model": dataclasses.asdict(cfg.model),
+            "distill_resolution": cfg.distill.resolution, "real_sampling": cfg.distill.real_sampling,
+            "model": dataclasses.asdict(cfg.model),
             "rotator": rotator_kind(cfg), "augment": dataclasses.asdict(cfg.augment), "seed": cfg.seed,
             "epochs": tm.expert_epochs, "lr": tm.expert_lr, "batch": EXPERT_BATCH}
 

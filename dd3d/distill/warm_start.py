@@ -15,9 +15,10 @@ interval, :class:`dd3d.nn.partition.NoisePartition`), so each part's interval ma
 and part labels are spatially coherent from the start; a part missing from the real cloud (or from
 the generated one) is matched against the whole cloud.
 
-The distance is a dense (N, M) squared-distance matrix plus minima (O(N·M) memory per cloud, processed ``FIT_CHUNK`` clouds
-at a time for the backward pass): no maintained Chamfer package installs beside the pinned CPU torch
-(PyTorch3D's is a compiled extension), and the dense form is exact and fast at these sizes.
+The distance is a dense (N, M) squared-distance matrix plus minima (O(N·M) memory per cloud,
+processed ``FIT_CHUNK`` clouds at a time for the backward pass): no maintained Chamfer package installs
+beside the pinned CPU torch (PyTorch3D's is a compiled extension), and the dense form is exact and fast
+at these sizes.
 """
 from __future__ import annotations
 
