@@ -146,15 +146,17 @@ def within_part_share(method: DD3D) -> float:
     return float(np.mean([part_coherence(c, p) for c, p in zip(synthetic.points, synthetic.parts)]))
 
 
-def test_warm_start_runs_once_and_is_recorded(tmp_path: Path) -> None:
+def test_warm_start_runs_once_and_is_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tiny("distill.method=dd3d", "distill.generator.init=real", "distill.generator.init_steps=5")
     summary = distill(cfg, tmp_path / "run", progress=False)
-    assert summary["generator_init"] == "real" and summary["init_steps"] == 5
+    assert summary["generator_init"] == "real" and summary["init_steps"] == 5 and summary["init_seconds"] > 0
     assert summary["init_chamfer_last"] <= summary["init_chamfer_first"]
     assert len(summary["init_clouds"]) == 3
     assert json.loads((tmp_path / "run" / "distill.json").read_text())["init_clouds"] == summary["init_clouds"]
-    # resuming restores the state and never fits again
+    # resuming restores the state, reports the fit and never fits again
     ctx = build_context(cfg, CPU)
-    method = build_method("dd3d", ctx, state=build_method("dd3d", ctx).state_dict())
-    assert method.init_curve is None
+    fitted = build_method("dd3d", ctx)
+    monkeypatch.setattr("dd3d.distill.dd3d.fit_to_clouds", lambda *a, **k: pytest.fail("fitted on resume"))
+    resumed = build_method("dd3d", ctx, state=fitted.state_dict())
+    assert resumed.report() == fitted.report() and resumed.report()["generator_init"] == "real"
     assert distill(tiny("distill.method=dd3d"), tmp_path / "cold", progress=False)["generator_init"] == "noise"

@@ -10,9 +10,9 @@ Optimiser: Adam (lr 1e-3, wd 5e-4, Table 7) on generator and rotator, StepLR ×`
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
-import numpy as np
 import torch
 
 from dd3d.distill.base import DistillContext, Stateful, SyntheticSet, generated_set
@@ -45,9 +45,8 @@ class DD3D(GradientMatching):
         self.scheduler = torch.optim.lr_scheduler.StepLR(self._optimizer, step_size=step, gamma=d.lr_gamma)
         #: segmentation: the noise interval of each part, from the training split's part proportions
         self.partition = NoisePartition.from_data(ctx.real) if ctx.task.kind == "segmentation" else None
-        #: ``generator.init: real``: Chamfer distance per warm-start step, and the training clouds fitted
-        self.init_curve: list[float] | None = None
-        self.init_indices: np.ndarray | None = None
+        #: what ``generator.init: real`` did (for distill.json; kept in checkpoints, so a resumed run reports it)
+        self.warm_start: dict[str, Any] = {}
 
     def start(self, progress: bool = False) -> None:
         """``generator.init: real``: fit the generator to the herding clouds before matching (keyed
@@ -55,21 +54,26 @@ class DD3D(GradientMatching):
         g = self.ctx.cfg.distill.generator
         if g.init != "real" or g.init_steps == 0:
             return
+        began = time.perf_counter()
         with self.ctx.drawing(WARM_START):
-            targets, parts, self.init_indices = herding_targets(self.ctx)
-            self.init_curve = fit_to_clouds(self.generator, self.partition, targets, parts, self.ctx.cpc,
-                                            g.init_steps, g.init_lr, self.ctx.cfg.distill.resolution, self.ctx.rng,
-                                            progress=progress)
+            targets, parts, indices = herding_targets(self.ctx)
+            curve = fit_to_clouds(self.generator, self.partition, targets, parts, self.ctx.cpc, g.init_steps,
+                                  g.init_lr, self.ctx.cfg.distill.resolution, self.ctx.rng, progress=progress)
+        names = self.ctx.real.names
+        # init_seconds: the fit's wall time, not part of distill.json's wall_time_s (the iterations)
+        self.warm_start = {"init_steps": g.init_steps, "init_seconds": round(time.perf_counter() - began, 2),
+                           "init_chamfer_first": round(curve[0], 6), "init_chamfer_last": round(curve[-1], 6),
+                           "init_clouds": [names[i] if names is not None else int(i) for i in indices]}
 
     def report(self) -> dict[str, Any]:
-        g = self.ctx.cfg.distill.generator
-        if self.init_curve is None:
-            return {"generator_init": "noise"}
-        return {"generator_init": "real", "init_steps": g.init_steps,
-                "init_chamfer_first": round(self.init_curve[0], 6),
-                "init_chamfer_last": round(self.init_curve[-1], 6),
-                "init_clouds": [self.ctx.real.names[i] if self.ctx.real.names is not None else int(i)
-                                for i in self.init_indices]}
+        return {"generator_init": "real" if self.warm_start else "noise", **self.warm_start}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "warm_start": dict(self.warm_start)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.warm_start = dict(state.get("warm_start", {}))
 
     def schedule(self) -> tuple[int, int]:
         key = "canonical" if self.rotator.kind != "none" or self.ctx.cfg.data.canonical == "pca" else "aligned"
