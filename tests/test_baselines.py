@@ -164,7 +164,7 @@ def test_coreset_synthetic_set_comes_from_full_resolution_clouds(name: str, make
     assert method.parameter_bytes() == ctx.num_classes * ctx.cpc * 64 * 3 * 4
 
 
-def test_random_coreset_keeps_part_labels_and_feature_methods_refuse_segmentation(base) -> None:
+def test_coresets_keep_part_labels_and_feature_matching_methods_refuse_segmentation(base) -> None:
     cfg = copy.deepcopy(base[0])
     cfg.task = "segmentation"
     real = load_dataset(cfg).train
@@ -178,7 +178,11 @@ def test_random_coreset_keeps_part_labels_and_feature_methods_refuse_segmentatio
     # each resampled point keeps the part label of the full-resolution point it came from
     nearest = np.linalg.norm(low.points[:, :, None] - syn.points[:, None], axis=3).argmin(axis=2)
     assert np.array_equal(low.parts, np.take_along_axis(syn.parts, nearest, axis=1))
-    for name in ("herding", "kcenter", "dm", "tm"):
+    for name in ("herding", "kcenter"):  # selected in a classifier's feature space, per category
+        greedy = build_method(name, ctx)
+        assert real.labels[greedy.indices].tolist() == np.repeat(np.arange(real.num_classes), ctx.cpc).tolist()
+        assert np.array_equal(greedy.synthetic(96).parts, full.parts[greedy.indices])
+    for name in ("dm", "tm"):
         with pytest.raises(ConfigError, match=f"'{name}' supports task 'classification' only"):
             build_method(name, ctx)
 

@@ -5,7 +5,9 @@ iterate (``iterative = False``). The selected clouds are handed to evaluation fr
 ``ctx.real_full`` (the same clouds at ``eval.resolution``), in class-block order: class c owns rows
 c·cpc … c·cpc+cpc−1, like :meth:`DistillContext.synthetic_labels`.
 
-Herding and K-Center select in the random-PointNet feature space of :mod:`dd3d.distill.selection`:
+Herding and K-Center select in the random-PointNet feature space of :mod:`dd3d.distill.selection`
+(for segmentation: per category, with the classification variant of the backbone; the selected clouds
+keep their part labels):
 
 - Herding: greedy mean matching; pick i minimising ‖μ − (Σ_selected f + f_i)/(k+1)‖ (the DC
   codebase's herding).
@@ -25,7 +27,7 @@ import torch
 
 from dd3d.distill.base import DistillContext, Method, SyntheticSet
 from dd3d.distill.selection import Order, herding_order, kcenter_order, select_per_class
-from dd3d.distill.tensors import export_clouds, require_classification
+from dd3d.distill.tensors import export_clouds
 
 class Coreset(Method):
     """Real training clouds selected once; ``self.indices`` index ``ctx.real``/``ctx.real_full``."""
@@ -74,7 +76,6 @@ class FeatureCoreset(Coreset):
     order: Order
 
     def select(self) -> np.ndarray:
-        require_classification(self.ctx, self.name)
         return select_per_class(self.ctx, self.order)
 
 
