@@ -28,10 +28,10 @@ from tqdm import tqdm
 from dd3d.config import Config, dataset_label, dump_config
 from dd3d.data import load_raw_split, prepare_at, select_classes
 from dd3d.data.base import PointCloudSet
-from dd3d.distill.base import SyntheticSet, resample_set
 from dd3d.errors import DD3DError
 from dd3d.io import load_checkpoint, save_checkpoint
-from dd3d.synthetic import GENERATOR_FILE, SYNTHETIC_FILE, LoadedGenerator, read_synthetic_h5
+from dd3d.synthetic import (GENERATOR_FILE, SYNTHETIC_FILE, LoadedGenerator, SyntheticSet, read_synthetic_h5,
+                            resample_set)
 from dd3d.train import Task, TrainingRun, fit, make_rotator, new_run
 
 #: training values recorded in metrics.json under "training" (with epochs and batch_size: what a protocol sets)

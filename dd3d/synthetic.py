@@ -1,4 +1,6 @@
-"""Distilled sets on disk: ``synthetic.h5`` (ModelNet h5 layout), ``generator.pt``, PLY and NPZ exports.
+"""Distilled sets: the :class:`SyntheticSet` every method hands out (resampled to another resolution,
+or generated from a DD3D generator), and on disk ``synthetic.h5`` (ModelNet h5 layout), ``generator.pt``,
+PLY and NPZ exports. Below the distillation methods, evaluation, the engine and the CLI, which all use it.
 
 ``synthetic.h5`` follows the ModelNet40 h5 release (``data`` (M, P, 3) float32, ``label`` (M, 1)),
 so any PointNet training script reads it; segmentation sets add ``pid`` (M, P) as in ShapeNet-part.
@@ -6,25 +8,55 @@ so any PointNet training script reads it; segmentation sets add ``pid`` (M, P) a
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numpy as np
 import torch
 
 from dd3d.data.h5util import Key, read_h5
-from dd3d.distill.base import DistillContext, SyntheticSet, generated_set
+from dd3d.data.prepare import resample
+from dd3d.data.transforms import normalize_unit_sphere
 from dd3d.errors import DD3DError
 from dd3d.io import atomic_path, load_checkpoint
 from dd3d.nn.generator import PointGenerator
-from dd3d.nn.partition import NoisePartition
+from dd3d.nn.partition import NoisePartition, generate_labelled
 from dd3d.nn.rotator import Rotator
 from dd3d.palette import part_colors
 
 SYNTHETIC_FILE = "synthetic.h5"
 GENERATOR_FILE = "generator.pt"
 GENERATOR_FORMAT = "dd3d-generator/1"
+
+
+@dataclass
+class SyntheticSet:
+    """A distilled set as numpy arrays: points (M, P, 3) float32, labels (M,), optional parts (M, P)."""
+
+    points: np.ndarray
+    labels: np.ndarray
+    parts: np.ndarray | None = None
+
+
+def resample_set(synthetic: SyntheticSet, n: int, generator: torch.Generator) -> SyntheticSet:
+    """A fixed-size synthetic set at another resolution (random subset; repeats points to upsample);
+    part labels follow their points."""
+    parts = None if synthetic.parts is None else torch.from_numpy(synthetic.parts)
+    points, parts = resample(torch.from_numpy(synthetic.points), parts, n, "random", generator)
+    return SyntheticSet(points.numpy(), synthetic.labels, None if parts is None else parts.numpy())
+
+
+@torch.no_grad()
+def generated_set(generator: PointGenerator, partition: NoisePartition | None, num_classes: int, cpc: int,
+                  points: int, rng: torch.Generator) -> SyntheticSet:
+    """All ``num_classes``·``cpc`` clouds of a DD3D generator at ``points`` points from fresh noise,
+    unit-sphere normalised, labelled by class (sample s is class s // cpc), with part labels when a
+    noise ``partition`` is given (segmentation)."""
+    samples = torch.arange(num_classes * cpc, device=next(generator.parameters()).device)
+    clouds, parts = generate_labelled(generator, partition, samples, cpc, points, rng)
+    return SyntheticSet(normalize_unit_sphere(clouds).cpu().numpy().astype(np.float32), (samples // cpc).cpu().numpy(),
+                        None if parts is None else parts.cpu().numpy())
 
 
 def write_synthetic_h5(path: Path, synthetic: SyntheticSet, class_names: list[str]) -> None:
@@ -46,28 +78,6 @@ def read_synthetic_h5(path: Path) -> tuple[SyntheticSet, list[str] | None]:
         names = [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs.get("class_names", [])] or None
     labels = arrays["label"].reshape(-1).astype(np.int64)
     return SyntheticSet(arrays["data"].astype(np.float32), labels, arrays.get("pid")), names
-
-
-def generator_payload(method: Any, ctx: DistillContext) -> dict[str, Any]:
-    """What ``generator.pt`` holds: weights plus everything needed to rebuild and regenerate."""
-    g = ctx.cfg.distill.generator
-    return {
-        "format": GENERATOR_FORMAT,
-        "generator": method.generator.state_dict(),
-        "rotator": method.rotator.state_dict(),
-        "rotator_kind": method.rotator.kind,
-        "rotator_fourier": ctx.cfg.model.rotator.fourier,
-        "rotator_omega": ctx.cfg.model.rotator.omega,
-        "num_classes": ctx.num_classes,
-        "cpc": ctx.cpc,
-        "width": g.width,
-        "layers": g.layers,
-        "omega0": g.omega0,
-        "class_names": list(ctx.real.class_names),
-        "task": ctx.task.kind,
-        "partition": None if method.partition is None else method.partition.to_payload(),
-        "part_names": ctx.real.part_names,
-    }
 
 
 class LoadedGenerator:

@@ -23,24 +23,13 @@ from torch import nn
 
 from dd3d.config import Config
 from dd3d.data.base import PointCloudSet
-from dd3d.data.prepare import resample
 from dd3d.data.transforms import augment, gather_points, normalize_unit_sphere, random_subset_indices
 from dd3d.distill import distributed
 from dd3d.errors import ConfigError
 from dd3d.models import build_network
-from dd3d.nn.generator import PointGenerator
-from dd3d.nn.partition import NoisePartition, generate_labelled
 from dd3d.nn.rotator import Rotator
+from dd3d.synthetic import SyntheticSet
 from dd3d.train import Task, make_rotator
-
-
-@dataclass
-class SyntheticSet:
-    """A distilled set as numpy arrays: points (M, P, 3) float32, labels (M,), optional parts (M, P)."""
-
-    points: np.ndarray
-    labels: np.ndarray
-    parts: np.ndarray | None = None
 
 
 @dataclass
@@ -232,26 +221,6 @@ def _batch_moments(norm: nn.modules.batchnorm._BatchNorm, args: tuple[torch.Tens
     unbias.append((norm, float(total) / max(float(total) - 1, 1)))
 
 
-def resample_set(synthetic: SyntheticSet, n: int, generator: torch.Generator) -> SyntheticSet:
-    """A fixed-size synthetic set at another resolution (random subset; repeats points to upsample);
-    part labels follow their points."""
-    parts = None if synthetic.parts is None else torch.from_numpy(synthetic.parts)
-    points, parts = resample(torch.from_numpy(synthetic.points), parts, n, "random", generator)
-    return SyntheticSet(points.numpy(), synthetic.labels, None if parts is None else parts.numpy())
-
-
-@torch.no_grad()
-def generated_set(generator: PointGenerator, partition: NoisePartition | None, num_classes: int, cpc: int,
-                  points: int, rng: torch.Generator) -> SyntheticSet:
-    """All ``num_classes``·``cpc`` clouds of a DD3D generator at ``points`` points from fresh noise,
-    unit-sphere normalised, labelled by class (sample s is class s // cpc), with part labels when a
-    noise ``partition`` is given (segmentation)."""
-    samples = torch.arange(num_classes * cpc, device=next(generator.parameters()).device)
-    clouds, parts = generate_labelled(generator, partition, samples, cpc, points, rng)
-    return SyntheticSet(normalize_unit_sphere(clouds).cpu().numpy().astype(np.float32), (samples // cpc).cpu().numpy(),
-                        None if parts is None else parts.cpu().numpy())
-
-
 class Stateful(Protocol):
     """Anything with ``state_dict``/``load_state_dict`` (modules, optimisers, schedulers)."""
 
@@ -283,6 +252,11 @@ class Method(abc.ABC):
 
     def report(self) -> dict[str, Any]:
         """Method-specific facts for the run summary (``distill.json``)."""
+        return {}
+
+    def artefacts(self) -> dict[str, dict[str, Any]]:
+        """Files a run folder holds besides ``synthetic.h5``: name -> payload (tensors and plain values,
+        written with :func:`dd3d.io.save_checkpoint`), e.g. DD3D's ``generator.pt``."""
         return {}
 
     @abc.abstractmethod

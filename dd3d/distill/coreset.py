@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from dd3d.distill.base import DistillContext, Method, SyntheticSet
+from dd3d.distill.base import DistillContext, Method
 from dd3d.distill.selection import Order, herding_order, kcenter_order, select_per_class
 from dd3d.distill.tensors import export_clouds
+from dd3d.synthetic import SyntheticSet
 
 class Coreset(Method):
     """Real training clouds selected once; ``self.indices`` index ``ctx.real``/``ctx.real_full``."""

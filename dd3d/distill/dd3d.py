@@ -15,12 +15,13 @@ from typing import Any
 
 import torch
 
-from dd3d.distill.base import DistillContext, Stateful, SyntheticSet, generated_set
+from dd3d.distill.base import DistillContext, Stateful
 from dd3d.distill.matching import DD3D_SCHEDULE, WARM_START, GradientMatching, half, nearest_schedule
 from dd3d.distill.tensors import ADAM_LR
 from dd3d.distill.warm_start import fit_to_clouds, herding_targets
 from dd3d.nn.generator import PointGenerator
 from dd3d.nn.partition import NoisePartition, generate_labelled
+from dd3d.synthetic import GENERATOR_FILE, GENERATOR_FORMAT, SyntheticSet, generated_set
 
 
 def build_generator(num_classes: int, cpc: int, width: int, layers: int, omega0: float) -> PointGenerator:
@@ -101,6 +102,29 @@ class DD3D(GradientMatching):
     def synthetic(self, points: int, generator: torch.Generator | None = None) -> SyntheticSet:
         return generated_set(self.generator, self.partition, self.ctx.num_classes, self.ctx.cpc, points,
                              generator or self.ctx.rng)
+
+    def artefacts(self) -> dict[str, dict[str, Any]]:
+        """``generator.pt``: the weights plus everything needed to rebuild and regenerate
+        (:class:`dd3d.synthetic.LoadedGenerator` reads it)."""
+        ctx = self.ctx
+        g = ctx.cfg.distill.generator
+        return {GENERATOR_FILE: {
+            "format": GENERATOR_FORMAT,
+            "generator": self.generator.state_dict(),
+            "rotator": self.rotator.state_dict(),
+            "rotator_kind": self.rotator.kind,
+            "rotator_fourier": ctx.cfg.model.rotator.fourier,
+            "rotator_omega": ctx.cfg.model.rotator.omega,
+            "num_classes": ctx.num_classes,
+            "cpc": ctx.cpc,
+            "width": g.width,
+            "layers": g.layers,
+            "omega0": g.omega0,
+            "class_names": list(ctx.real.class_names),
+            "task": ctx.task.kind,
+            "partition": None if self.partition is None else self.partition.to_payload(),
+            "part_names": ctx.real.part_names,
+        }}
 
     def parameter_bytes(self) -> int:
         return sum(p.numel() * p.element_size() for p in self.generator.parameters())

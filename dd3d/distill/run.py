@@ -32,7 +32,7 @@ from dd3d.distill.distributed import Group, PeerLost, process_group
 from dd3d.errors import DD3DError
 from dd3d.io import load_checkpoint, save_checkpoint, write_json, write_text
 from dd3d.provenance import command, machine, peak_memory_bytes
-from dd3d.synthetic import GENERATOR_FILE, SYNTHETIC_FILE, generator_payload, write_synthetic_h5
+from dd3d.synthetic import SYNTHETIC_FILE, write_synthetic_h5
 from dd3d.train import Task
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -134,8 +134,8 @@ def _distill(cfg: Config, out: Path, group: Group, device: torch.device, resume:
                        f"{_diverged_hint(out, last['iteration'])}")
     if group.is_main:
         write_synthetic_h5(out / SYNTHETIC_FILE, synthetic, ctx.real.class_names)
-        if method.name == "dd3d":
-            save_checkpoint(out / GENERATOR_FILE, generator_payload(method, ctx))
+        for name, payload in method.artefacts().items():
+            save_checkpoint(out / name, payload)
     summary = {
         "method": method.name,
         "cpc": cfg.distill.cpc,

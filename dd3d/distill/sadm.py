@@ -42,10 +42,11 @@ from torch import nn
 
 from dd3d.config import resolve_up_axis
 from dd3d.data.transforms import euler_to_matrix, rotate
-from dd3d.distill.base import DistillContext, Stateful, SyntheticSet
+from dd3d.distill.base import DistillContext, Stateful
 from dd3d.distill.dm import DM
 from dd3d.distill.tensors import export_clouds
 from dd3d.errors import ConfigError
+from dd3d.synthetic import SyntheticSet
 
 #: Gaussian-kernel bandwidths as multiples of the mean squared pairwise distance (2^-2 … 2^2)
 KERNEL_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)

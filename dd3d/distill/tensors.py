@@ -15,9 +15,10 @@ from torch import nn
 
 from dd3d.data.prepare import resample
 from dd3d.data.transforms import normalize_unit_sphere
-from dd3d.distill.base import DistillContext, SyntheticSet
+from dd3d.distill.base import DistillContext
 from dd3d.distill.selection import herding_order, select_per_class
 from dd3d.errors import ConfigError
+from dd3d.synthetic import SyntheticSet
 
 #: generator used by ``synthetic`` when none is given, so exports are reproducible
 EXPORT_SEED = 0

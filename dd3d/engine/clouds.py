@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dd3d.distill.base import SyntheticSet, generated_set
+from dd3d.synthetic import SyntheticSet, generated_set
 from dd3d.engine.snapshot import Cloud
 from dd3d.nn.partition import NoisePartition
 

@@ -273,7 +273,7 @@ class Trainer:
         from dd3d.distill.run import CONFIG_FILE, SUMMARY_FILE
         from dd3d.io import save_checkpoint, write_json, write_text
         from dd3d.provenance import command
-        from dd3d.synthetic import GENERATOR_FILE, SYNTHETIC_FILE, generator_payload, write_synthetic_h5
+        from dd3d.synthetic import SYNTHETIC_FILE, write_synthetic_h5
 
         cfg, ctx = self.cfg, data.ctx
         for name, method in methods.items():
@@ -281,8 +281,8 @@ class Trainer:
             write_text(out / CONFIG_FILE, dump_config(cfg))
             synthetic = method.synthetic(cfg.eval.resolution, torch.Generator().manual_seed(cfg.seed))
             write_synthetic_h5(out / SYNTHETIC_FILE, synthetic, ctx.real.class_names)
-            if name == "dd3d":
-                save_checkpoint(out / GENERATOR_FILE, generator_payload(method, ctx))
+            for file, payload in method.artefacts().items():
+                save_checkpoint(out / file, payload)
             write_json(out / SUMMARY_FILE, {
                 "method": name, "cpc": cfg.distill.cpc, "dataset": dataset_label(cfg), "setting": cfg.data.setting,
                 "iterations": len(method.losses), "class_names": list(ctx.real.class_names),
