@@ -48,11 +48,9 @@ def cell_name(setting: str, cpc: int, method: str, seed: int) -> str:
 
 
 def main() -> None:
-    parser = grid_parser(__doc__, "methods", METHODS)
-    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma-separated distillation seeds")
+    parser = grid_parser(__doc__, "methods", METHODS, SEEDS)
     args = parser.parse_args()
-    name = profile_of(parser, args)
-    methods, seeds = args.methods.split(","), [int(s) for s in args.seeds.split(",")]
+    name, methods, seeds = profile_of(parser, args), args.methods, args.seeds
     cells = [Cell(cell_name(setting, cpc, method, seed), "modelnet10.yaml", budget(method, name) + [
                  f"data.setting={setting}", f"distill.method={method}", f"distill.cpc={cpc}", f"seed={seed}"],
                   [Evaluation()])

@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     name = profile_of(parser, args)
     cross = CROSS[name]
-    evaluations = [Evaluation(f"xeval-{b}", cross["evaluation"], b) for b in args.backbones.split(",")]
+    evaluations = [Evaluation(f"xeval-{b}", cross["evaluation"], b) for b in args.backbones]
     cells = [Cell(cell_name("aligned", 10, method, 0), "modelnet10.yaml", budget(method, name) + [
                   "data.setting=aligned", f"distill.method={method}", "distill.cpc=10", "seed=0"], evaluations)
              for method in cross["methods"]]

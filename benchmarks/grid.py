@@ -44,12 +44,28 @@ class Cell:
     evaluations: list[Evaluation] = field(default_factory=lambda: [Evaluation()])
 
 
-def grid_parser(doc: str | None, subset: str, choices: list[str]) -> argparse.ArgumentParser:
-    """The profile flags plus ``--out`` (folder of the run folders) and ``--<subset>`` (a comma-separated
-    subset of ``choices``, e.g. methods or backbones)."""
+def comma_list(text: str) -> list[str]:
+    """``"a,b"`` -> ``["a", "b"]`` (an argparse ``type``)."""
+    return [item for item in text.split(",") if item]
+
+
+def comma_ints(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]`` (an argparse ``type``)."""
+    return [int(item) for item in comma_list(text)]
+
+
+def grid_parser(doc: str | None, subset: str, choices: list[str],
+                seeds: list[int] | None = None) -> argparse.ArgumentParser:
+    """The profile flags plus ``--out`` (folder of the run folders), ``--<subset>`` (a comma-separated
+    subset of ``choices``, e.g. methods or backbones, parsed to a list) and, given default ``seeds``,
+    ``--seeds`` (comma-separated distillation seeds, parsed to a list of ints)."""
     parser = profile_parser(doc)
     parser.add_argument("--out", type=Path, help="folder for the run folders")
-    parser.add_argument(f"--{subset}", default=",".join(choices), help=f"comma-separated subset of {', '.join(choices)}")
+    parser.add_argument(f"--{subset}", type=comma_list, default=",".join(choices),
+                        help=f"comma-separated subset of {', '.join(choices)}")
+    if seeds is not None:
+        parser.add_argument("--seeds", type=comma_ints, default=",".join(map(str, seeds)),
+                            help="comma-separated distillation seeds")
     return parser
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
-from benchmarks.grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
+from benchmarks.grid import REPO, Cell, Evaluation, comma_ints, comma_list, grid_parser, print_figures, run_grid
 from benchmarks.harness import profile_of
 from benchmarks.reference import EVAL, LOOP
 from benchmarks.seeds import summarise
@@ -46,14 +46,13 @@ def coherence(folder) -> float | None:
 
 
 def main() -> None:
-    parser = grid_parser(__doc__, "variants", list(VARIANTS))
-    parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of modelnet10, parts")
-    parser.add_argument("--cpcs", default="1,10", help="comma-separated cpc values")
-    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma-separated distillation seeds")
+    parser = grid_parser(__doc__, "variants", list(VARIANTS), SEEDS)
+    parser.add_argument("--datasets", type=comma_list, default=",".join(DATASETS),
+                        help="comma-separated subset of modelnet10, parts")
+    parser.add_argument("--cpcs", type=comma_ints, default="1,10", help="comma-separated cpc values")
     args = parser.parse_args()
     name = profile_of(parser, args)
-    variants, datasets = args.variants.split(","), args.datasets.split(",")
-    cpcs, seeds = [int(c) for c in args.cpcs.split(",")], [int(s) for s in args.seeds.split(",")]
+    variants, datasets, cpcs, seeds = args.variants, args.datasets, args.cpcs, args.seeds
     steps = ITERATIONS[name]
 
     def counts(variant: str) -> list[int]:

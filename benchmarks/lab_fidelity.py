@@ -10,7 +10,7 @@ counted). Each runs alone, as the lab's training thread does (one torch thread, 
 ``dd3d.engine.profile``), for the time budget; every ``--every`` seconds the current synthetic set is drawn
 at 1,024 points and the mean over synthetic clouds of the Chamfer distance to the nearest real training
 cloud of the same class (unit sphere, squared distances) is recorded. Lower is closer to a real shape.
-Writes lab_fidelity.json and lab_fidelity.png/.pdf under ``--out``.
+Writes lab_fidelity.json and lab_fidelity.png/.pdf (the shared figure style of :mod:`dd3d.plots`) under ``--out``.
 """
 from __future__ import annotations
 
@@ -18,18 +18,17 @@ import json
 import time
 from pathlib import Path
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from benchmarks.harness import REPO, profile_of, profile_parser  # noqa: E402
-
-from dd3d.distill import build_method  # noqa: E402
-from dd3d.distill.run import build_context  # noqa: E402
-from dd3d.distill.warm_start import chamfer_distance  # noqa: E402
-from dd3d.engine.profile import LAB_CPU_THREADS, load_lab_config  # noqa: E402
-from dd3d.provenance import command, machine  # noqa: E402
+from benchmarks.grid import comma_list
+from benchmarks.harness import REPO, profile_of, profile_parser
+from dd3d.distill import build_method
+from dd3d.distill.run import build_context
+from dd3d.distill.warm_start import chamfer_distance
+from dd3d.engine.profile import LAB_CPU_THREADS, load_lab_config
+from dd3d.palette import method_color
+from dd3d.plots import figure_style, new_figure, save_figure
+from dd3d.provenance import command, machine
 
 VARIANTS = {"gm": ["distill.method=gm"], "dd3d": ["distill.method=dd3d"],
             "dd3d-warm": ["distill.method=dd3d", "distill.generator.init=real"]}
@@ -75,25 +74,25 @@ def main() -> None:
     parser = profile_parser(__doc__)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench-lab-fidelity")
     parser.add_argument("--every", type=float, default=15.0, help="seconds between measurements")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", type=comma_list, default=",".join(VARIANTS))
     parser.add_argument("--minutes", type=float, help="time per variant (default: 5 quick, 30 paper)")
     args = parser.parse_args()
     seconds = 60 * (args.minutes or MINUTES[profile_of(parser, args)])
-    curves = {v: measure(v, seconds, args.every) for v in args.variants.split(",")}
+    curves = {v: measure(v, seconds, args.every) for v in args.variants}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "lab_fidelity.json").write_text(json.dumps({"command": command(), "machine": machine(),
                                                             "curves": curves}, indent=1))
-    figure, axes = plt.subplots(figsize=(6, 3.5))
-    for variant, samples in curves.items():
-        axes.plot([s[0] / 60 for s in samples], [s[2] for s in samples], marker=".", label=variant)
-    axes.set_xlabel("wall time (min, one CPU thread)")
-    axes.set_ylabel("Chamfer to nearest real cloud")
-    axes.set_yscale("log")
-    axes.legend()
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    for suffix in ("png", "pdf"):
-        figure.savefig(args.out / f"lab_fidelity.{suffix}", dpi=150)
+    with figure_style():
+        figure = new_figure(6.0, 3.5)
+        axes = figure.add_subplot()
+        for variant, samples in curves.items():
+            axes.plot([s[0] / 60 for s in samples], [s[2] for s in samples], marker=".", label=variant,
+                      color=method_color(variant))
+        axes.set_xlabel("wall time (min, one CPU thread)")
+        axes.set_ylabel("Chamfer to nearest real cloud")
+        axes.set_yscale("log")
+        axes.legend()
+        save_figure(figure, args.out / "lab_fidelity")
     print(f"\ncommand: {command()}\nmachine: {machine()}\n\n| variant | " + " | ".join(
         f"{m:g} min" for m in (0, 1, 2, 5)) + " |\n|---|---|---|---|---|")
     for variant, samples in curves.items():

@@ -38,12 +38,9 @@ RELEASE = {"seeds": {0: 68.0, 1: 70.0, 2: 56.6}, "s_per_iteration": "11.4-12.1"}
 
 
 def main() -> None:
-    parser = grid_parser(__doc__, "variants", list(VARIANTS))
-    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma-separated distillation seeds")
+    parser = grid_parser(__doc__, "variants", list(VARIANTS), SEEDS)
     args = parser.parse_args()
-    name = profile_of(parser, args)
-    variants = args.variants.split(",")
-    seeds = [int(s) for s in args.seeds.split(",")]
+    name, variants, seeds = profile_of(parser, args), args.variants, args.seeds
     cells = [Cell(f"modelnet10-{variant}-s{seed}", "modelnet10.yaml",
                   PROFILES[name] + VARIANTS[variant] + [f"seed={seed}"], [Evaluation()])
              for seed in seeds for variant in variants]

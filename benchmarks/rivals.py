@@ -61,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     name = profile_of(parser, args)
     spec = PROFILES[name]
-    methods = args.methods.split(",")
+    methods = args.methods
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         parser.error(f"--methods: unknown {', '.join(unknown)} (choose from {', '.join(METHODS)})")

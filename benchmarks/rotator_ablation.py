@@ -24,11 +24,9 @@ def cell_name(kind: str, seed: int) -> str:
 
 
 def main() -> None:
-    parser = grid_parser(__doc__, "kinds", KINDS)
-    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma-separated distillation seeds")
+    parser = grid_parser(__doc__, "kinds", KINDS, SEEDS)
     args = parser.parse_args()
-    name = profile_of(parser, args)
-    kinds, seeds = args.kinds.split(","), [int(s) for s in args.seeds.split(",")]
+    name, kinds, seeds = profile_of(parser, args), args.kinds, args.seeds
     cells = [Cell(cell_name(kind, seed), "modelnet10.yaml", budget("dd3d", name) + [
                   "data.setting=rotated", "distill.method=dd3d", "distill.cpc=1", f"model.rotator.kind={kind}",
                   f"seed={seed}"], [Evaluation()])

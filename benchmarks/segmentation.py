@@ -36,12 +36,11 @@ def cell_name(config: str, cpc: int, method: str, seed: int) -> str:
 
 
 def main() -> None:
-    parser = grid_parser(__doc__, "methods", METHODS)
-    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma-separated distillation seeds")
+    parser = grid_parser(__doc__, "methods", METHODS, SEEDS)
     args = parser.parse_args()
     name = profile_of(parser, args)
     spec = PROFILES[name]
-    methods, seeds = args.methods.split(","), [int(s) for s in args.seeds.split(",")]
+    methods, seeds = args.methods, args.seeds
     cells = [Cell(cell_name(config, cpc, method, seed), config,
                   spec["overrides"] + [f"distill.method={method}", f"distill.cpc={cpc}", f"seed={seed}"], [Evaluation()])
              for config in spec["configs"] for cpc in spec["cpcs"] for seed in seeds for method in methods]
