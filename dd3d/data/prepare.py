@@ -33,14 +33,15 @@ def split_generator(seed: int, split: str, purpose: str) -> torch.Generator:
 
 def resample(points: torch.Tensor, parts: torch.Tensor | None, n: int, method: str,
              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Resample every cloud to ``n`` points by random subset or farthest-point sampling."""
+    """Resample every cloud to ``n`` points by random subset or farthest-point sampling (the indices are
+    drawn with ``generator``, a CPU generator, and moved to the points' device)."""
     total = points.shape[1]
     if n == total:
         return points, parts
     if method == "fps" and n < total:
         index = farthest_point_indices(points, n, generator)
     else:
-        index = random_subset_indices(points.shape[0], total, n, generator)
+        index = random_subset_indices(points.shape[0], total, n, generator).to(points.device)
     return gather_points(points, index), None if parts is None else gather_points(parts, index)
 
 

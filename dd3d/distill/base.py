@@ -23,7 +23,8 @@ from torch import nn
 
 from dd3d.config import Config
 from dd3d.data.base import PointCloudSet
-from dd3d.data.transforms import augment, gather_points, normalize_unit_sphere, random_subset_indices
+from dd3d.data.prepare import resample
+from dd3d.data.transforms import augment, normalize_unit_sphere
 from dd3d.distill import distributed
 from dd3d.errors import ConfigError
 from dd3d.models import build_network
@@ -88,18 +89,19 @@ class DistillContext:
             torch.randint(len(pool), (n,), generator=self.rng).numpy()
         return pool[pick]
 
-    def real_clouds(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def real_clouds(self, index: np.ndarray,
+                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The training clouds ``index`` at ``distill.resolution`` as the matching sees them, and their
         part labels (segmentation) or None: with ``distill.real_sampling: fresh`` a new random subset of
-        each cloud's points at ``data.resolution`` (drawn from ``rng``), re-normalised to the unit sphere
-        (the release); else the subset fixed when the data was prepared."""
+        each cloud's points at ``data.resolution`` (drawn from ``generator``, default ``rng``),
+        re-normalised to the unit sphere (the release); else the subset fixed when the data was prepared."""
         rows = torch.from_numpy(index).to(self.device)
         if self.source_points is None:
             return self.real_points[rows], None if self.real_parts is None else self.real_parts[rows]
-        points = self.source_points[rows]
-        pick = random_subset_indices(len(index), points.shape[1], self.real.points.shape[1], self.rng).to(self.device)
-        parts = None if self.source_parts is None else gather_points(self.source_parts[rows], pick)
-        return normalize_unit_sphere(gather_points(points, pick)), parts
+        parts = None if self.source_parts is None else self.source_parts[rows]
+        points, parts = resample(self.source_points[rows], parts, self.real.points.shape[1], "random",
+                                 generator or self.rng)
+        return normalize_unit_sphere(points), parts
 
     def real_batch(self, c: int, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``distill.real_batch`` real clouds of class ``c`` (:meth:`real_clouds`, augmented if
@@ -114,11 +116,7 @@ class DistillContext:
         data (TM's experts): ``real``, or with fresh sampling a new subset of every cloud's points."""
         if self.source_points is None:
             return self.real
-        saved, self.rng = self.rng, generator
-        try:
-            points, parts = self.real_clouds(np.arange(len(self.real)))
-        finally:
-            self.rng = saved
+        points, parts = self.real_clouds(np.arange(len(self.real)), generator)
         return self.real.with_points(points.cpu().numpy(), None if parts is None else parts.cpu().numpy())
 
     @torch.no_grad()
@@ -128,8 +126,8 @@ class DistillContext:
         then freeze them (eval mode) for gradient matching, as DC does; no-op without BatchNorm.
 
         The clouds of every class are drawn (:meth:`real_clouds`; the same draws in every process), but
-        only those of ``classes`` (default: all) are forwarded here; each layer's moments are added class by class
-        in float64 and ``reduce`` (an in-place sum over processes) adds the other processes' before
+        only those of ``classes`` (default: all) are forwarded here; each layer's moments are added class
+        by class in float64 and ``reduce`` (an in-place sum over processes) adds the other processes' before
         the layer normalises, so the statistics are those of all classes' clouds in one batch (what
         train-mode BatchNorm computes), whichever process holds which classes.
         """
@@ -139,8 +137,8 @@ class DistillContext:
         n = self.cfg.distill.batchnorm_clouds
         picks = np.stack([self.sample_indices(c, n) for c in range(self.num_classes)])
         clouds = self.real_clouds(picks.reshape(-1))[0].unflatten(0, picks.shape)  # drawn for all classes
-        classes = range(self.num_classes) if classes is None else classes
-        index = picks[list(classes)].reshape(-1)
+        classes = list(range(self.num_classes) if classes is None else classes)
+        index = picks[classes].reshape(-1)
         unbias: list[tuple[nn.Module, float]] = []
         hooks = [m.register_forward_pre_hook(partial(_batch_moments, blocks=len(classes), reduce=reduce, unbias=unbias))
                  for m in norms]
@@ -148,7 +146,7 @@ class DistillContext:
             m.eval()  # normalise with the running statistics the hook has just set
         try:
             labels = torch.from_numpy(self.real.labels[index]).to(self.device)
-            self.task.logits(net, clouds[list(classes)].flatten(0, 1), labels)
+            self.task.logits(net, clouds[classes].flatten(0, 1), labels)
         finally:
             for hook in hooks:
                 hook.remove()
