@@ -140,12 +140,15 @@ class ViewBuilder:
             self._colors[slot] = cached
         return PanelView(title, cloud, cached[2], cached[3])
 
+    def loss_stale(self, snap: Snapshot) -> bool:
+        """Whether ``snap`` has iterations the last loss-curve image does not show."""
+        return bool(snap.methods) and tuple(m.iteration for m in snap.methods) != self._plot_key
+
     def _loss_image(self, snap: Snapshot) -> np.ndarray | None:
         """A new loss-curve image when an iteration was added since the last one, else None."""
-        key = tuple(m.iteration for m in snap.methods)
-        if key == self._plot_key:
+        if not self.loss_stale(snap):
             return None
-        self._plot_key = key
+        self._plot_key = tuple(m.iteration for m in snap.methods)
         self._loss_plot = self._loss_plot or LossPlot()
         return self._loss_plot.image(method_curves([(m.name, m.losses) for m in snap.methods]))
 
@@ -167,7 +170,9 @@ class ViewBuilder:
             clouds.append(None if m is None else m.cloud)
         return titles, clouds
 
-    def build(self, snap: Snapshot) -> ViewModel:
+    def build(self, snap: Snapshot, draw_loss: bool = True) -> ViewModel:
+        """The view model of ``snap``; ``draw_loss`` False leaves the loss-curve image as it is (drawing
+        it takes longer than the clouds, so user-driven updates skip it and it follows soon after)."""
         parts = snap.class_parts
         name = snap.class_names[snap.selected_class] if snap.class_names else ""
         real = snap.real
@@ -180,7 +185,7 @@ class ViewBuilder:
         return ViewModel(
             snapshot=snap, panels=panels, canonical=canonical,
             canonical_title="Canonicalisation: " + "  ->  ".join(snap.canonical_labels),
-            loss_image=self._loss_image(snap) if snap.methods else None,
+            loss_image=self._loss_image(snap) if draw_loss else None,
             loss_title=loss_caption([m.name for m in snap.methods], [m.losses for m in snap.methods]),
             legend=tuple(legend(snap.part_names, parts)) if snap.part_names else (),
             status=status_line(snap), message=snap.message, is_error=snap.state == State.ERROR,
@@ -264,7 +269,10 @@ class Controller:
         seen, shown, last_post = -1, None, 0.0
         while not self._stopping.is_set():
             snap = self.engine.snapshots.wait(0.25, newer_than=seen)
-            if snap is None:
+            if snap is None:  # quiet: draw the loss curve a user-driven update left out
+                snap = self.engine.snapshots.latest()
+                if snap is not None and self._builder.loss_stale(snap) and self._idle.is_set():
+                    self._show(snap, draw_loss=True)
                 continue
             key = (snap.state, snap.resolution, snap.selected_class, snap.selected_sample)
             early = self.min_interval - (time.monotonic() - last_post)
@@ -274,10 +282,14 @@ class Controller:
             if not self._idle.wait(0.25):  # the window is still busy with the previous one
                 continue
             snap = self.engine.snapshots.latest() or snap
+            user_driven = key != shown
             seen, shown, last_post = snap.seq, key, time.monotonic()
-            view = self._builder.build(snap)
-            self._idle.clear()
-            self._post(lambda v=view: self._deliver(v))
+            self._show(snap, draw_loss=not user_driven)
+
+    def _show(self, snap: Snapshot, draw_loss: bool) -> None:
+        view = self._builder.build(snap, draw_loss)
+        self._idle.clear()
+        self._post(lambda v=view: self._deliver(v))
 
     def _deliver(self, view: ViewModel) -> None:
         try:
