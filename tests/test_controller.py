@@ -27,7 +27,7 @@ def snapshot(seq: int, iteration: int, selected_class: int = 0) -> Snapshot:
                     methods=(method,), real=cloud, canonical=(), canonical_labels=())
 
 
-def test_a_user_driven_update_comes_without_the_loss_image_which_follows_once_quiet() -> None:
+def test_a_slider_or_picker_update_comes_without_the_loss_image_which_follows_once_quiet() -> None:
     engine, views, lock = FakeEngine(), [], threading.Lock()
 
     def apply(view) -> None:
@@ -40,13 +40,15 @@ def test_a_user_driven_update_comes_without_the_loss_image_which_follows_once_qu
     controller.start()
     try:
         assert controller.wait_applied(lambda s: s.seq == 1, 5) is not None
-        time.sleep(0.6)  # quiet: the deferred loss curve is drawn
-        engine.snapshots.publish(replace(snapshot(2, iteration=4), selected_class=1))  # a selection, one iteration on
+        engine.snapshots.publish(replace(snapshot(2, iteration=4), state=State.PAUSED))  # training stopped
         assert controller.wait_applied(lambda s: s.seq == 2, 5) is not None
-        time.sleep(0.6)
+        engine.snapshots.publish(replace(snapshot(3, iteration=5), selected_class=1))  # a selection, one iteration on
+        assert controller.wait_applied(lambda s: s.seq == 3, 5) is not None
+        time.sleep(0.6)  # quiet: the deferred loss curve is drawn
     finally:
         controller.stop()
     with lock:
         kinds = [(v.snapshot.seq, v.loss_image is not None) for v in views]
-    # each user-driven view skips the plot; the next quiet moment redraws the same snapshot with it
-    assert kinds == [(1, False), (1, True), (2, False), (2, True)]
+    # the first view and a state change draw the plot; the picker's view skips it and the next quiet
+    # moment redraws the same snapshot with it
+    assert kinds == [(1, True), (2, True), (3, False), (3, True)]

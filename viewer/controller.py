@@ -282,9 +282,9 @@ class Controller:
             if not self._idle.wait(0.25):  # the window is still busy with the previous one
                 continue
             snap = self.engine.snapshots.latest() or snap
-            user_driven = key != shown
+            moved = shown is not None and key[1:] != shown[1:]  # the slider or the class/sample picker
             seen, shown, last_post = snap.seq, key, time.monotonic()
-            self._show(snap, draw_loss=not user_driven)
+            self._show(snap, draw_loss=not moved)
 
     def _show(self, snap: Snapshot, draw_loss: bool) -> None:
         view = self._builder.build(snap, draw_loss)
