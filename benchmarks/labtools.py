@@ -51,12 +51,12 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
 
-def open_lab(overrides: Sequence[str], renderer: str, resolution: int = 2048) -> "LabApp":
-    """The lab window on :data:`CONFIG` with the lab profile, distilling until it is stopped."""
+def open_lab(overrides: Sequence[str], renderer: str) -> "LabApp":
+    """The lab window on :data:`CONFIG` with the lab profile (DD3D clouds at the lab's default resolution),
+    distilling until it is stopped."""
     from viewer.app import LabApp
 
-    return LabApp(load_lab_config(CONFIG, list(overrides)), resolution=resolution, pause_at=FOREVER,
-                  renderer=renderer)
+    return LabApp(load_lab_config(CONFIG, list(overrides)), pause_at=FOREVER, renderer=renderer)
 
 
 def run_driven(app: "LabApp", script: Callable[[], None]) -> int:

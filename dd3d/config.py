@@ -212,6 +212,8 @@ class TrajectoryConfig:
     """Epochs of each expert trajectory."""
     expert_lr: float = _range(0.01, 0.0)
     """Learning rate of the experts' training."""
+    expert_batch: int = _range(256, 1)
+    """Mini-batch size of the experts' training."""
     max_start_epoch: int = _range(10, 0)
     """Latest expert epoch a matching segment may start from."""
     target_epochs: int = _range(2, 1)
@@ -220,6 +222,8 @@ class TrajectoryConfig:
     """Unrolled student steps per segment."""
     lr_lr: float = _range(1e-7, 0.0)
     """Learning rate of the learnable student step size."""
+    lr_momentum: float = _range(0.5, 0.0, 1.0)
+    """SGD momentum of the learnable student step size (MTT)."""
     min_student_lr: float = _range(1e-6, 0.0)
     """Lower clamp of the learnable student step size."""
 
@@ -255,16 +259,63 @@ class SADMConfig:
     """Factor of each decay of the angles' learning rate."""
 
 
+#: a loop schedule: synthetic clouds per class (cpc) -> (outer steps, inner epochs)
+LoopSchedule = dict[int, tuple[int, int]]
+
+
+def _schedule(default: LoopSchedule) -> Any:
+    """A loop-schedule field; every config gets its own copy of ``default``."""
+    return field(default_factory=lambda: dict(default))
+
+
+@dataclass
+class ScheduleConfig:
+    """The reference (outer, inner) loop schedules of the gradient-matching methods (gm, pcc, dd3d), used
+    when ``distill.outer_loop``/``inner_loop`` are null (docs/reference-settings.md "Loop schedule").
+
+    Each table maps a cpc to ``[outer, inner]``, in YAML e.g. ``gm: {1: [1, 1], 10: [10, 50]}``; a run
+    takes the entry of the nearest listed cpc (the smaller on a tie). Entries a config gives replace
+    those of the same cpc, the others keep their defaults (so ``--set distill.schedule.gm.10=[10,20]``
+    changes one entry).
+    """
+
+    dd3d_canonical: LoopSchedule = _schedule({1: (5, 5), 10: (20, 10), 50: (40, 5)})
+    """(outer, inner) by cpc of DD3D on canonicalised clouds (a rotator, or ``data.canonical: pca``); the
+    authors' release.
+    """
+    dd3d_aligned: LoopSchedule = _schedule({1: (10, 1), 10: (20, 1), 50: (40, 5)})
+    """(outer, inner) by cpc of DD3D on raw (aligned) clouds; the authors' release."""
+    gm: LoopSchedule = _schedule({1: (1, 1), 10: (10, 50), 50: (50, 10)})
+    """(outer, inner) by cpc of GM and PCC; the DC codebase's."""
+    segmentation: LoopSchedule = _schedule({1: (10, 1), 10: (10, 2)})
+    """(outer, inner) by cpc of every gradient-matching method on ``task: segmentation``; the authors'
+    release.
+    """
+
+
+@dataclass
+class SGDRatesConfig:
+    """Learning rates of the synthetic point tensors with ``distill.optimizer: sgd`` and ``distill.lr`` null:
+    the image codebases' rates (momentum ``distill.momentum``)."""
+
+    gm: float = _range(0.1, 0.0)
+    """SGD rate of GM's and PCC's points when ``distill.lr`` is null (the DC codebase)."""
+    dm: float = _range(1.0, 0.0)
+    """SGD rate of DM's points when ``distill.lr`` is null (the DM codebase)."""
+    tm: float = _range(0.1, 0.0)
+    """SGD rate of TM's points when ``distill.lr`` is null (MTT-style)."""
+
+
 @dataclass
 class DistillConfig:
     """Dataset distillation (paper §4, Table 7; docs/reference-settings.md loop schedule).
 
-    ``outer_loop``/``inner_loop`` null means the reference schedule for the method, cpc and
-    setting. ``iterations: 0`` keeps the starting point (the initial real clouds, or the warm-started
+    ``outer_loop``/``inner_loop`` null means the reference schedule (``schedule``) for the method, cpc
+    and setting. ``iterations: 0`` keeps the starting point (the initial real clouds, or the warm-started
     generator), e.g. to measure what matching adds. ``optimizer`` is the optimiser of the synthetic data of gm/dm/tm: ``adam`` (paper
     Table 7: Adam, lr 1e-3, for every method) or ``sgd`` (the image codebases: momentum
-    ``momentum``); ``lr`` null means 1e-3 for Adam, and for SGD the image codebases' rates (gm 0.1,
-    dm 1.0, tm 0.1). The dd3d generator always uses Adam with ``weight_decay`` (Table 7); weight
+    ``momentum``); ``lr`` null means ``adam_lr`` for Adam, and for SGD the image codebases' rates
+    (``sgd_lr``). The dd3d generator always uses Adam with ``weight_decay`` (Table 7); weight
     decay is not applied to point tensors, where it would pull the points towards the origin. ``resolution`` is the number of
     points of real and synthetic clouds while distilling (paper §5.4) — independent of
     ``eval.resolution``.
@@ -303,12 +354,11 @@ class DistillConfig:
     real_batch: int = _range(32, 1)
     """Real clouds per class per outer step."""
     outer_loop: int | None = _range(None, 1)
-    """Outer steps per iteration; null = reference schedule (outer, inner) by cpc: DD3D canonical 1→(5,5)
-    10→(20,10) 50→(40,5), aligned 1→(10,1) 10→(20,1) 50→(40,5); GM 1→(1,1) 10→(10,50) 50→(50,10) (nearest
-    tabulated cpc).
+    """Outer steps per iteration; null = the reference schedule's (``distill.schedule``, by method, cpc and
+    setting).
     """
     inner_loop: int | None = _range(None, 0)
-    """Inner network updates per outer step; null = the reference schedule (see ``outer_loop``)."""
+    """Inner network updates per outer step; null = the reference schedule's (``distill.schedule``)."""
     inner_batch: int = _range(256, 1)
     """Batch size of the inner training of the network (SGD) on the regenerated synthetic set."""
     net_lr: float = _range(1e-3, 0.0)
@@ -316,8 +366,12 @@ class DistillConfig:
     optimizer: Literal["adam", "sgd"] = "adam"
     """Optimiser of the gm/dm/tm point tensors: ``adam`` (paper Table 7) or ``sgd`` (the image codebases)."""
     lr: float | None = _range(None, 0.0)
-    """Synthetic-data learning rate; null = 1e-3 with Adam (Table 7, also the dd3d generator), or with SGD
-    the image codebases' rates (gm 0.1, dm 1.0, tm 0.1).
+    """Synthetic-data learning rate; null = ``adam_lr`` with Adam (also the dd3d generator), or with SGD the
+    method's ``sgd_lr``.
+    """
+    adam_lr: float = _range(1e-3, 0.0)
+    """Adam learning rate of the synthetic data (gm/dm/tm point tensors, the dd3d generator) when ``lr`` is
+    null (paper Table 7).
     """
     momentum: float = _range(0.5, 0.0, 1.0)
     """SGD momentum of the point tensors."""
@@ -353,6 +407,8 @@ class DistillConfig:
     """Networks with BatchNorm (PointNetSeg) take their statistics from this many real clouds per class
     before each matching step, then keep them frozen.
     """
+    sgd_lr: SGDRatesConfig = field(default_factory=SGDRatesConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     tm: TrajectoryConfig = field(default_factory=TrajectoryConfig)
     sadm: SADMConfig = field(default_factory=SADMConfig)
@@ -428,6 +484,8 @@ class Config:
 
 
 def _type_name(tp: Any) -> str:
+    if tp == LoopSchedule:
+        return "a mapping of cpc (integer >= 1) to [outer, inner] (integers, outer >= 1, inner >= 0)"
     if get_origin(tp) is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(tp))
     if _is_optional(tp):
@@ -483,7 +541,31 @@ def _check_value(value: Any, tp: Any, meta: typing.Mapping[str, Any], where: str
         if not isinstance(value, str):
             raise ConfigError(f"{where}: got {value!r}, expected {expected}")
         return value
+    if tp == LoopSchedule:
+        return _check_schedule(value, where)
     raise TypeError(f"unsupported config field type {tp!r} at {where}")  # a bug, not bad input
+
+
+def _is_count(value: Any, lo: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= lo
+
+
+def _check_schedule(value: Any, where: str) -> LoopSchedule:
+    """A :data:`LoopSchedule` from a YAML mapping ``{cpc: [outer, inner]}`` (a ``--set`` dotted key gives the
+    cpc as a string of digits), or a one-line ConfigError."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: got {value!r}, expected {_type_name(LoopSchedule)}, e.g. {{1: [5, 5]}}")
+    table: LoopSchedule = {}
+    for key, entry in value.items():
+        cpc = int(key) if isinstance(key, str) and key.strip().isdigit() else key
+        if not _is_count(cpc, 1):
+            raise ConfigError(f"{where}: got the key {key!r}, expected a cpc (an integer >= 1)")
+        if not (isinstance(entry, (list, tuple)) and len(entry) == 2
+                and _is_count(entry[0], 1) and _is_count(entry[1], 0)):
+            raise ConfigError(f"{where}.{key}: got {entry!r}, expected [outer, inner] (integers, outer >= 1, "
+                              "inner >= 0)")
+        table[cpc] = (entry[0], entry[1])
+    return table
 
 
 def _build(cls: type, raw: Any, where: str, prefix: str) -> Any:
@@ -506,6 +588,9 @@ def _build(cls: type, raw: Any, where: str, prefix: str) -> Any:
         tp = hints[name]
         if dataclasses.is_dataclass(tp):
             values[name] = _build(tp, raw[name], where, f"{prefix}{name}.")
+        elif tp == LoopSchedule:  # the entries given replace the default's of the same cpc
+            table = {**f.default_factory(), **_check_value(raw[name], tp, f.metadata, f"{where}: {prefix}{name}")}
+            values[name] = dict(sorted(table.items()))
         else:
             values[name] = _check_value(raw[name], tp, f.metadata, f"{where}: {prefix}{name}")
     return cls(**values)
@@ -631,6 +716,14 @@ def _check_consistency(cfg: Config, where: str) -> None:
         raise ConfigError(f"{where}: device: got {cfg.device!r}, expected 'auto', 'cpu' or 'cuda[:N]'")
 
 
+class _ConfigDumper(yaml.SafeDumper):
+    """The safe dumper, writing tuples (a schedule's ``(outer, inner)``) inline: ``10: [20, 10]``."""
+
+
+_ConfigDumper.add_representer(
+    tuple, lambda dumper, value: dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=True))
+
+
 def dump_config(cfg: Config) -> str:
     """The resolved config as YAML text (written to every run folder as config.yaml)."""
-    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    return yaml.dump(cfg.to_dict(), Dumper=_ConfigDumper, sort_keys=False)

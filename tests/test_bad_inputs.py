@@ -39,7 +39,7 @@ SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.flo
                     st.text(max_size=8), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3),
                                                                                              st.integers(), max_size=2))
 KEYS = ["distill.cpc", "distill.iterations", "data.resolution", "data.setting", "eval.epochs", "distill.lr",
-        "model.rotator.kind", "augment.scale_low", "distill.generator.omega0", "seed", "data.max_classes"]
+        "model.rotator.kind", "augment.scale_low", "distill.generator.omega0", "seed", "data.max_classes", "distill.schedule.gm"]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

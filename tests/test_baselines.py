@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import dd3d.distill.tm as tm_module
-from dd3d.config import Config, load_config
+from dd3d.config import Config, SGDRatesConfig, load_config
 from dd3d.data import load_dataset, load_raw_split
 from dd3d.data.base import PointCloudSet
 from dd3d.data.prepare import prepare_split
@@ -271,6 +271,39 @@ def test_tm_step_moves_points_and_step_size(make_ctx, experts: Path) -> None:
     with pytest.raises(DD3DError, match="TM diverged at iteration 1"):
         tm.step(1)
     assert torch.equal(tm.points, points)
+
+
+#: the synthetic-data rates the methods took with distill.lr null when they were module constants:
+#: Adam 1e-3 (paper Table 7; the dd3d generator whatever distill.optimizer says), SGD the image codebases'
+#: (DC 0.1 for gm and pcc, DM 1.0, MTT-style 0.1), now distill.adam_lr and distill.sgd_lr
+REFERENCE_RATES = {"adam": {"gm": 1e-3, "pcc": 1e-3, "dm": 1e-3, "tm": 1e-3, "dd3d": 1e-3},
+                   "sgd": {"gm": 0.1, "pcc": 0.1, "dm": 1.0, "tm": 0.1, "dd3d": 1e-3}}
+
+
+def built(name: str, ctx: DistillContext, experts: Path) -> Method:
+    return TM(ctx, cache_dir=experts, progress=False) if name == "tm" else build_method(name, ctx)
+
+
+@pytest.mark.parametrize("optimizer", sorted(REFERENCE_RATES))
+def test_synthetic_data_rates_default_to_table_7_and_the_image_codebases(optimizer: str, make_ctx,
+                                                                          experts: Path) -> None:
+    for name, lr in REFERENCE_RATES[optimizer].items():
+        m = built(name, make_ctx(optimizer=optimizer), experts)
+        group = m.optimizer.param_groups[0]
+        assert group["lr"] == lr, name
+        assert optimizer == "adam" or name == "dd3d" or group["momentum"] == 0.5, name
+    tm = built("tm", make_ctx(), experts)
+    assert tm.lr_optimizer.param_groups[0]["momentum"] == 0.5  # MTT's, distill.tm.lr_momentum
+
+
+def test_synthetic_data_rates_come_from_the_config_and_distill_lr_wins(make_ctx, experts: Path) -> None:
+    rates = SGDRatesConfig(gm=0.3, dm=0.4, tm=0.6)
+    for name, lr in {"gm": 0.3, "pcc": 0.3, "dm": 0.4, "tm": 0.6, "dd3d": 0.002}.items():
+        m = built(name, make_ctx(optimizer="sgd", sgd_lr=rates, adam_lr=0.002), experts)
+        assert m.optimizer.param_groups[0]["lr"] == lr, name
+    for name in ("gm", "dd3d"):
+        m = built(name, make_ctx(optimizer="adam", adam_lr=0.002, lr=0.05), experts)
+        assert m.optimizer.param_groups[0]["lr"] == 0.05, name
 
 
 # ---------------------------------------------------------------------------------------------

@@ -68,6 +68,14 @@ def test_dumped_config_round_trips(tmp_path: Path) -> None:
         ("task: segmentation\ndata:\n  name: modelnet40\n  root: x\n", [], ["segmentation", "shapenet_part"]),
         ("device: gpu\n", [], ["device", "'gpu'", "cuda"]),
         ("augment:\n  scale_low: 2.0\n", [], ["scale_low", "scale_high"]),
+        ("distill:\n  schedule:\n    gm: [1, 1]\n", [], ["distill.schedule.gm", "got [1, 1]", "mapping of cpc"]),
+        ("distill:\n  schedule:\n    gm: {0: [1, 1]}\n", [], ["distill.schedule.gm", "key 0", "integer >= 1"]),
+        ("distill:\n  schedule:\n    gm: {x: [1, 1]}\n", [], ["distill.schedule.gm", "key 'x'"]),
+        ("distill:\n  schedule:\n    gm: {10: [0, 5]}\n", [], ["distill.schedule.gm.10", "got [0, 5]", "outer >= 1"]),
+        ("distill:\n  schedule:\n    gm: {10: [5]}\n", [], ["distill.schedule.gm.10", "[outer, inner]"]),
+        ("", ["distill.schedule.dd3d_aligned.10=[2,-1]"], ["distill.schedule.dd3d_aligned.10", "inner >= 0"]),
+        ("distill:\n  schedule:\n    segmentaton: {}\n", [], ["did you mean 'distill.schedule.segmentation'"]),
+        ("distill:\n  sgd_lr:\n    dm: -1\n", [], ["distill.sgd_lr.dm", "got -1"]),
     ],
 )
 def test_bad_configs_give_one_line_errors(tmp_path: Path, text: str, overrides: list[str], fragments: list[str]) -> None:
@@ -79,6 +87,26 @@ def test_bad_configs_give_one_line_errors(tmp_path: Path, text: str, overrides: 
     assert str(path) in message or message.startswith("--set ")  # a bad flag names the flag
     for fragment in fragments:
         assert fragment in message
+
+
+def test_schedule_entries_merge_into_the_defaults_and_round_trip(tmp_path: Path) -> None:
+    """A config's schedule entries replace the default entries of the same cpc only; the dump writes each
+    (outer, inner) inline and reads back equal."""
+    cfg = load_config(write(tmp_path, "distill:\n  schedule:\n    gm: {10: [3, 4], 5: [2, 0]}\n"),
+                      ["distill.schedule.segmentation.1=[7,7]"])
+    assert cfg.distill.schedule.gm == {1: (1, 1), 5: (2, 0), 10: (3, 4), 50: (50, 10)}
+    assert cfg.distill.schedule.segmentation == {1: (7, 7), 10: (10, 2)}
+    assert cfg.distill.schedule.dd3d_aligned == load_config(None).distill.schedule.dd3d_aligned
+    text = dump_config(cfg)
+    assert "      5: [2, 0]\n" in text
+    assert load_config(write(tmp_path, text)) == cfg
+
+
+def test_defaults_are_per_config() -> None:
+    """Editing one config's schedule table leaves the defaults of the next config alone."""
+    first = load_config(None)
+    first.distill.schedule.gm[1] = (9, 9)
+    assert load_config(None).distill.schedule.gm[1] == (1, 1)
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

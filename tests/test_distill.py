@@ -66,6 +66,40 @@ def test_one_update_lowers_matching_loss_on_a_fixed_network(method: str) -> None
     assert after < before - predicted / 4  # at least a quarter of the first-order prediction
 
 
+#: (method, setting, cpc, (outer, inner)) the methods took with outer_loop/inner_loop null when the schedules
+#: were module constants (the authors' release and DC, docs/reference-settings.md), kept by distill.schedule;
+#: a cpc between tabulated ones takes the nearest (the smaller on a tie: 30 is 10's)
+REFERENCE_LOOPS = [
+    ("dd3d", "aligned", 1, (10, 1)), ("dd3d", "aligned", 10, (20, 1)), ("dd3d", "aligned", 50, (40, 5)),
+    ("dd3d", "canonical", 1, (5, 5)), ("dd3d", "canonical", 10, (20, 10)), ("dd3d", "canonical", 50, (40, 5)),
+    ("dd3d", "rotated", 10, (20, 10)), ("dd3d", "aligned", 3, (10, 1)),
+    ("gm", "aligned", 1, (1, 1)), ("gm", "aligned", 10, (10, 50)), ("gm", "rotated", 50, (50, 10)),
+    ("gm", "aligned", 30, (10, 50)), ("gm", "aligned", 31, (50, 10)), ("pcc", "aligned", 10, (10, 50)),
+]
+SETTINGS = {"aligned": [], "canonical": ["data.canonical=pca"], "rotated": ["data.setting=rotated"]}
+
+
+def loop_of(method: str, cpc: int, *extra: str) -> tuple[int, int]:
+    """The (outer, inner) of ``method`` built at ``cpc`` with the reference schedule (loops null)."""
+    cfg = tiny(f"distill.cpc={cpc}", f"data.builtin.train_per_class={max(cpc, 6)}", "distill.outer_loop=null",
+               "distill.inner_loop=null", *extra)
+    m = build_method(method, build_context(cfg, torch.device("cpu")))
+    return m.outer, m.inner
+
+
+@pytest.mark.parametrize("method,setting,cpc,expected", REFERENCE_LOOPS)
+def test_reference_loop_schedule_by_method_setting_and_cpc(method: str, setting: str, cpc: int,
+                                                           expected: tuple[int, int]) -> None:
+    assert loop_of(method, cpc, *SETTINGS[setting]) == expected
+
+
+def test_loop_schedule_comes_from_the_config_and_explicit_loops_win() -> None:
+    assert loop_of("gm", 10, "distill.schedule.gm.10=[3,4]") == (3, 4)
+    assert loop_of("dd3d", 1, "distill.schedule={dd3d_aligned: {2: [7, 0]}}") == (10, 1)  # cpc 1 still listed
+    assert loop_of("dd3d", 2, "distill.schedule={dd3d_aligned: {2: [7, 0]}}") == (7, 0)
+    assert loop_of("gm", 10, "distill.outer_loop=2", "distill.inner_loop=0") == (2, 0)
+
+
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_each_method_writes_a_valid_run_folder(method: str, tmp_path: Path) -> None:
     cfg = tiny(f"distill.method={method}", "distill.cpc=2", f"out={tmp_path}")

@@ -14,7 +14,7 @@ from conftest import REPO, assert_one_line_error, gradient_step_change, run_cli
 from dd3d.config import Config, load_config
 from dd3d.data import load_train_split
 from dd3d.distill import build_method
-from dd3d.distill.matching import SEG_SCHEDULE, class_distance, matched_parameters, term_gradients
+from dd3d.distill.matching import class_distance, matched_parameters, term_gradients
 from dd3d.distill.run import build_context
 from dd3d.metrics import segmentation_metrics
 from dd3d.nn.partition import NoisePartition
@@ -110,7 +110,15 @@ def test_per_part_distance_sums_the_masked_terms() -> None:
 def test_outer_steps_alternate_whole_and_per_part(mode: str, expected: list[bool]) -> None:
     method = build_method("gm", build_context(tiny_seg(f"distill.part_matching={mode}"), CPU))
     assert [method.per_part_step(o) for o in range(4)] == expected
-    assert (method.outer, method.inner) == SEG_SCHEDULE[1]
+    assert (method.outer, method.inner) == (10, 1)  # the release's segmentation schedule at cpc 1
+
+
+@pytest.mark.parametrize("method", ["dd3d", "gm"])
+def test_segmentation_loop_schedule_at_cpc_10(method: str) -> None:
+    """cpc 10 takes (10, 2) for every gradient-matching method (the release), whatever the setting."""
+    cfg = tiny_seg("distill.cpc=10", "data.builtin.train_per_class=10", "data.canonical=pca")
+    m = build_method(method, build_context(cfg, CPU))
+    assert (m.outer, m.inner) == (10, 2)
 
 
 @pytest.mark.parametrize("per_part", [False, True])

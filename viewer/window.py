@@ -22,7 +22,7 @@ import open3d as o3d
 import open3d.visualization.gui as gui
 import open3d.visualization.rendering as rendering
 
-from dd3d.engine import Cloud
+from dd3d.engine import DEFAULT_RESOLUTION, Cloud
 from viewer import render
 from viewer.controller import PANELS, PanelView, ViewModel
 
@@ -91,7 +91,7 @@ class LabWindow:
     ``on_save_render``, ``on_export``, ``on_save_checkpoint`` are set by the app; ``panels`` names
     the top panels (Real first), ``slider_label`` says what the resolution slider changes."""
 
-    def __init__(self, title: str, width: int = 1600, height: int = 900, resolution: int = 2048,
+    def __init__(self, title: str, width: int = 1600, height: int = 900, resolution: int = DEFAULT_RESOLUTION,
                  panels: tuple[str, ...] = PANELS, slider_label: str = SLIDER_LABEL, flip_images: bool = False) -> None:
         self.app = gui.Application.instance
         # Filament's OpenGL backend shows an ImageWidget's image upside down (seen with Open3D 0.20 on

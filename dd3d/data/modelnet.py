@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from dd3d.config import DataConfig
 from dd3d.data import modelnet_resampled
 from dd3d.data.base import PointCloudSet
 from dd3d.data.filesplit import FileSplit
@@ -46,7 +47,8 @@ KEYS = (
 )
 
 
-def load_modelnet(root: Path, split: str, points: int = 1024, seed: int = 0, lists: str = "auto") -> PointCloudSet:
+def load_modelnet(root: Path, split: str, points: int = DataConfig.resolution, seed: int = DataConfig.rotation_seed,
+                  lists: str = DataConfig.lists) -> PointCloudSet:
     """Load one split ("train" or "test") of a ModelNet folder in either layout.
 
     HDF5 clouds keep their native point count; text shapes are resampled to ``points`` from

@@ -5,7 +5,7 @@ Classification objective, paper Eq. 13:
 with ε ~ U(0, 1) resampled at every call, so the same weights produce clouds of any resolution.
 Segmentation (Eq. 14): every point's part label is the segment of [0, 1] its noise falls in
 (:class:`dd3d.nn.partition.NoisePartition`, proportions from the training split).
-Optimiser: Adam (lr 1e-3, wd 5e-4, Table 7) on generator and rotator, StepLR ×``lr_gamma`` every
+Optimiser: Adam (lr ``distill.adam_lr`` 1e-3, wd 5e-4, Table 7) on generator and rotator, StepLR ×``lr_gamma`` every
 ``lr_step`` iterations (null: once, at half of ``distill.iterations``, as the authors' release).
 """
 from __future__ import annotations
@@ -15,9 +15,10 @@ from typing import Any
 
 import torch
 
+from dd3d.config import LoopSchedule
 from dd3d.distill.base import DistillContext, Stateful
-from dd3d.distill.matching import DD3D_SCHEDULE, WARM_START, GradientMatching, half, nearest_schedule
-from dd3d.distill.tensors import ADAM_LR
+from dd3d.distill.matching import WARM_START, GradientMatching, half
+from dd3d.distill.tensors import adam_lr
 from dd3d.distill.warm_start import fit_to_clouds, herding_targets
 from dd3d.nn.generator import PointGenerator
 from dd3d.nn.partition import NoisePartition, generate_labelled
@@ -39,8 +40,7 @@ class DD3D(GradientMatching):
         d = ctx.cfg.distill
         g = d.generator
         self.generator = build_generator(ctx.num_classes, ctx.cpc, g.width, g.layers, g.omega0).to(ctx.device)
-        lr = d.lr if d.lr is not None else ADAM_LR
-        self._optimizer = torch.optim.Adam([*self.generator.parameters(), *self.rotator.parameters()], lr=lr,
+        self._optimizer = torch.optim.Adam([*self.generator.parameters(), *self.rotator.parameters()], lr=adam_lr(d),
                                            weight_decay=d.weight_decay)
         step = d.lr_step if d.lr_step is not None else half(d.iterations)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self._optimizer, step_size=step, gamma=d.lr_gamma)
@@ -76,9 +76,10 @@ class DD3D(GradientMatching):
         super().load_state_dict(state)
         self.warm_start = dict(state.get("warm_start", {}))
 
-    def schedule(self) -> tuple[int, int]:
-        key = "canonical" if self.rotator.kind != "none" or self.ctx.cfg.data.canonical == "pca" else "aligned"
-        return nearest_schedule(DD3D_SCHEDULE[key], self.ctx.cpc)
+    def schedule(self) -> LoopSchedule:
+        tables = self.ctx.cfg.distill.schedule
+        canonical = self.rotator.kind != "none" or self.ctx.cfg.data.canonical == "pca"
+        return tables.dd3d_canonical if canonical else tables.dd3d_aligned
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:

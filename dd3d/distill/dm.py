@@ -17,8 +17,6 @@ from torch import nn
 from dd3d.distill.base import DistillContext, Method, Stateful
 from dd3d.distill.tensors import SyntheticTensors, require_classification
 
-SGD_LR = 1.0  # DM codebase: SGD lr 1.0, momentum 0.5 on the data (distill.optimizer: sgd)
-
 
 def embed(net: nn.Module, points: torch.Tensor) -> torch.Tensor:
     """The backbone's global feature of the rotated clouds, (B, 1024)."""
@@ -35,7 +33,7 @@ class DM(SyntheticTensors, Method):
         super().__init__(ctx)
         self.rotator = ctx.make_rotator()
         self.init_points(init)
-        self.optimizer = self.points_optimizer(SGD_LR, *self.rotator.parameters())
+        self.optimizer = self.points_optimizer(ctx.cfg.distill.sgd_lr.dm, *self.rotator.parameters())
 
     def stateful(self) -> dict[str, Stateful]:
         return {"optimizer": self.optimizer, "rotator": self.rotator}

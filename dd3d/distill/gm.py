@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import torch
 
+from dd3d.config import LoopSchedule
 from dd3d.distill.base import DistillContext, Stateful
-from dd3d.distill.matching import GM_SCHEDULE, GradientMatching, nearest_schedule
+from dd3d.distill.matching import GradientMatching
 from dd3d.distill.tensors import SyntheticTensors
-
-SGD_LR = 0.1  # DC codebase: SGD lr 0.1, momentum 0.5 on the data (distill.optimizer: sgd)
 
 
 class GM(SyntheticTensors, GradientMatching):
@@ -18,10 +17,10 @@ class GM(SyntheticTensors, GradientMatching):
     def __init__(self, ctx: DistillContext, init: torch.Tensor | None = None) -> None:
         super().__init__(ctx)
         self.init_points(init)
-        self._optimizer = self.points_optimizer(SGD_LR, *self.rotator.parameters())
+        self._optimizer = self.points_optimizer(ctx.cfg.distill.sgd_lr.gm, *self.rotator.parameters())
 
-    def schedule(self) -> tuple[int, int]:
-        return nearest_schedule(GM_SCHEDULE, self.ctx.cpc)
+    def schedule(self) -> LoopSchedule:
+        return self.ctx.cfg.distill.schedule.gm
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:

@@ -26,17 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from dd3d.config import LoopSchedule
 from dd3d.data.transforms import normalize_unit_sphere
 from dd3d.distill import distributed
 from dd3d.distill.base import DistillContext, Method
 from dd3d.train import Task
 
-# (outer, inner) by cpc, docs/reference-settings.md. DD3D: canonicalised (PCA/rotator) vs raw/aligned data; GM: DC's.
-DD3D_SCHEDULE = {"canonical": {1: (5, 5), 10: (20, 10), 50: (40, 5)},
-                 "aligned": {1: (10, 1), 10: (20, 1), 50: (40, 5)}}
-GM_SCHEDULE = {1: (1, 1), 10: (10, 50), 50: (50, 10)}
-# segmentation, every gradient-matching method (docs/reference-settings.md "Segmentation distillation")
-SEG_SCHEDULE = {1: (10, 1), 10: (10, 2)}
 # first element of the random-stream keys (DistillContext.drawing)
 NETWORK, BATCHNORM, CLASS, INNER, WARM_START = range(5)
 
@@ -46,8 +41,9 @@ def half(steps: int) -> int:
     return max(steps // 2, 1)
 
 
-def nearest_schedule(table: dict[int, tuple[int, int]], cpc: int) -> tuple[int, int]:
-    """The schedule entry of the closest tabulated cpc (the reference only tabulates 1/10/50)."""
+def nearest_schedule(table: LoopSchedule, cpc: int) -> tuple[int, int]:
+    """The (outer, inner) of the closest tabulated cpc, the smaller on a tie (the reference only tabulates
+    1/10/50)."""
     return table[min(table, key=lambda k: (abs(k - cpc), k))]
 
 
@@ -117,15 +113,16 @@ class GradientMatching(Method, abc.ABC):
         #: the classes this process matches (all of them in one process)
         self.classes = self.group.shard(ctx.num_classes)
         self.rotator = ctx.make_rotator()
-        segmentation = ctx.task.kind == "segmentation"
-        self.outer, self.inner = nearest_schedule(SEG_SCHEDULE, ctx.cpc) if segmentation else self.schedule()
         d = ctx.cfg.distill
+        table = d.schedule.segmentation if ctx.task.kind == "segmentation" else self.schedule()
+        self.outer, self.inner = nearest_schedule(table, ctx.cpc)
         self.outer = d.outer_loop if d.outer_loop is not None else self.outer
         self.inner = d.inner_loop if d.inner_loop is not None else self.inner
 
     @abc.abstractmethod
-    def schedule(self) -> tuple[int, int]:
-        """The method's reference (outer, inner) for this cpc and setting."""
+    def schedule(self) -> LoopSchedule:
+        """The method's reference (outer, inner) table for classification in this setting
+        (``distill.schedule``)."""
 
     @abc.abstractmethod
     def synthetic_batch(self, c: int) -> tuple[torch.Tensor, torch.Tensor | None]:

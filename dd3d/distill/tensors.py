@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dd3d.config import DistillConfig
 from dd3d.data.prepare import resample
 from dd3d.data.transforms import normalize_unit_sphere
 from dd3d.distill.base import DistillContext
@@ -22,8 +23,12 @@ from dd3d.synthetic import SyntheticSet
 
 #: generator used by ``synthetic`` when none is given, so exports are reproducible
 EXPORT_SEED = 0
-#: paper Table 7: Adam, lr 1e-3, for the synthetic data of every method
-ADAM_LR = 1e-3
+
+
+def adam_lr(d: DistillConfig) -> float:
+    """The Adam rate of the synthetic data (point tensors, the dd3d generator): ``distill.lr``, else
+    ``distill.adam_lr`` (paper Table 7)."""
+    return d.lr if d.lr is not None else d.adam_lr
 
 
 def require_classification(ctx: DistillContext, method: str) -> None:
@@ -73,12 +78,12 @@ class SyntheticTensors:
     def points_optimizer(self, sgd_lr: float, *extra: nn.Parameter) -> torch.optim.Optimizer:
         """The optimiser of the points (and ``extra``) named by ``distill.optimizer``.
 
-        Adam (paper Table 7): lr ``distill.lr`` or 1e-3. SGD (image codebases): lr ``distill.lr`` or
-        the method's ``sgd_lr``, momentum ``distill.momentum``.
+        Adam (paper Table 7): lr :func:`adam_lr`. SGD (image codebases): lr ``distill.lr`` or the
+        method's ``sgd_lr`` (``distill.sgd_lr``), momentum ``distill.momentum``.
         """
         d = self.ctx.cfg.distill
         if d.optimizer == "adam":
-            return torch.optim.Adam([self.points, *extra], lr=d.lr if d.lr is not None else ADAM_LR)
+            return torch.optim.Adam([self.points, *extra], lr=adam_lr(d))
         return torch.optim.SGD([self.points, *extra], lr=d.lr if d.lr is not None else sgd_lr, momentum=d.momentum)
 
     def learned_tensors(self) -> dict[str, torch.Tensor]:

@@ -2,7 +2,7 @@
 
 Experts: ``distill.tm.experts`` PointNets (behind a fixed rotator from the context, never trained)
 are trained on the full real training set at ``distill.resolution`` (``distill.real_sampling``) with plain SGD (lr
-``tm.expert_lr``, no momentum, no weight decay, batch 256, the configured augmentation); the flat
+``tm.expert_lr``, no momentum, no weight decay, batch ``tm.expert_batch``, the configured augmentation); the flat
 parameter vector is recorded at initialisation and after each of ``tm.expert_epochs`` epochs. Each
 expert is cached in its own file ``<cache_dir>/tm-<dataset>-<hash>-<i>.pt``, where the hash covers
 every setting that changes the trajectory (data, model, rotator, augmentation, seed, expert
@@ -13,7 +13,7 @@ distillations, as in MTT.
 Step: an expert and a start epoch s < ``tm.max_start_epoch`` (and ≤ expert_epochs − M) are drawn;
 the student starts from θ*_s and takes N = ``tm.student_steps`` differentiable SGD steps on random
 minibatches of the synthetic set with a learnable step size (init ``tm.expert_lr``; SGD lr
-``tm.lr_lr``, momentum 0.5), and
+``tm.lr_lr``, momentum ``tm.lr_momentum``), and
 
     L = ‖θ_N − θ*_{s+M}‖² / ‖θ*_s − θ*_{s+M}‖²,   M = ``tm.target_epochs``.
 
@@ -44,9 +44,6 @@ from dd3d.models import build_model
 from dd3d.nn.rotator import RotatedBackbone, Rotator
 from dd3d.train import TrainingRun, make_optimizer, train_epoch
 
-SGD_LR = 0.1  # MTT-style SGD on the synthetic points (distill.optimizer: sgd)
-LR_MOMENTUM = 0.5  # MTT: momentum of the optimiser of the learnable step size
-EXPERT_BATCH = 256
 CACHE_VERSION = 1  # bump when expert training changes, to invalidate old caches
 
 
@@ -62,7 +59,7 @@ def expert_settings(cfg: Config) -> dict[str, Any]:
             "distill_resolution": cfg.distill.resolution, "real_sampling": cfg.distill.real_sampling,
             "model": dataclasses.asdict(cfg.model),
             "rotator": rotator_kind(cfg), "augment": dataclasses.asdict(cfg.augment), "seed": cfg.seed,
-            "epochs": tm.expert_epochs, "lr": tm.expert_lr, "batch": EXPERT_BATCH}
+            "epochs": tm.expert_epochs, "lr": tm.expert_lr, "batch": tm.expert_batch}
 
 
 def expert_path(cfg: Config, cache_dir: Path, index: int) -> Path:
@@ -73,7 +70,7 @@ def expert_path(cfg: Config, cache_dir: Path, index: int) -> Path:
 def expert_training(cfg: Config) -> TrainConfig:
     """The experts' optimisation as a training config: plain SGD, no momentum or weight decay."""
     tm = cfg.distill.tm
-    return TrainConfig(epochs=tm.expert_epochs, batch_size=EXPERT_BATCH, optimizer="sgd", lr=tm.expert_lr,
+    return TrainConfig(epochs=tm.expert_epochs, batch_size=tm.expert_batch, optimizer="sgd", lr=tm.expert_lr,
                        momentum=0.0, weight_decay=0.0, scheduler="none")
 
 
@@ -143,8 +140,8 @@ class TM(SyntheticTensors, Method):
         self.start_epochs = max(1, min(tm.max_start_epoch, tm.expert_epochs - tm.target_epochs + 1))
         self.init_points(init)
         self.syn_lr = nn.Parameter(torch.tensor(tm.expert_lr, device=ctx.device))
-        self.optimizer = self.points_optimizer(SGD_LR)
-        self.lr_optimizer = torch.optim.SGD([self.syn_lr], lr=tm.lr_lr, momentum=LR_MOMENTUM)
+        self.optimizer = self.points_optimizer(ctx.cfg.distill.sgd_lr.tm)
+        self.lr_optimizer = torch.optim.SGD([self.syn_lr], lr=tm.lr_lr, momentum=tm.lr_momentum)
 
     def learned_tensors(self) -> dict[str, torch.Tensor]:
         return {"points": self.points, "syn_lr": self.syn_lr}

@@ -14,13 +14,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dd3d.config import GeneratorConfig
 from dd3d.nn.siren import SineLayer, siren_init_
 
 
 class PointGenerator(nn.Module):
     """Noise (B, N) in [0, 1] and sample indices (B,) -> point clouds (B, N, 3) in (−1, 1)."""
 
-    def __init__(self, num_samples: int, width: int = 256, layers: int = 2, omega0: float = 100.0) -> None:
+    def __init__(self, num_samples: int, width: int = GeneratorConfig.width, layers: int = GeneratorConfig.layers,
+                 omega0: float = GeneratorConfig.omega0) -> None:
         super().__init__()
         self.sines = nn.ModuleList(
             SineLayer(1 if i == 0 else width, width, omega0, first=i == 0) for i in range(layers)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dd3d.config import RotatorConfig
 from dd3d.data.transforms import pca_frames
 
 KINDS = ("none", "pca", "fixed", "learned")
@@ -54,7 +55,7 @@ class _StraightThroughSign(torch.autograd.Function):
 class Rotator(nn.Module):
     """Point clouds (B, N, 3) -> canonically oriented clouds (B, N, 3); see the module docstring."""
 
-    def __init__(self, kind: str, fourier: int = 8, omega: float = 1.0) -> None:
+    def __init__(self, kind: str, fourier: int = RotatorConfig.fourier, omega: float = RotatorConfig.omega) -> None:
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"rotator kind must be one of {', '.join(KINDS)}, got {kind!r}")
