@@ -6,8 +6,8 @@ lab's view thread owns one :class:`ViewState`: after every training step, and at
 selection or resolution change, it takes the selected cloud of every method from the copy the
 method handed out (:meth:`dd3d.distill.base.Method.preview`: DD3D's regenerated from a copy of its
 generator at the resolution, GM's as trained), runs the canonicalisation demo with the live trained
-rotator and builds a :class:`~dd3d.engine.snapshot.Snapshot`. Clouds are cached by what they depend on, so an unchanged
-cloud is the same object in consecutive snapshots.
+rotator and builds a :class:`~dd3d.engine.snapshot.Snapshot`. Clouds are cached by what they depend
+on, so an unchanged cloud is the same object in consecutive snapshots.
 """
 from __future__ import annotations
 
