@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make lab    set up, then open the lab (dd3d-lab) on the built-in data; without a display (a server,
 #               a container) it runs LAB_ITERATIONS iterations in a virtual display (Xvfb) and writes
-#               the window's screenshot and a `dd3d render` figure into LAB_OUT (docs/lab.md)
+#               the window's screenshot and a `dd3d-render` figure into LAB_OUT (docs/lab.md)
 #   make test   set up, then run the whole test suite (what CI runs)
 # GPU machines: make lab EXTRA=gpu (plain open3d; install a CUDA torch first, see docs/distributed.md "GPU").
 VENV ?= .venv

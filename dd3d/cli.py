@@ -254,16 +254,6 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_render(args: argparse.Namespace) -> int:
-    """Render a Figure-4-style grid of real and distilled clouds (no display needed)."""
-    from viewer.render import render_runs  # lazy: Open3D loads only for this command
-
-    classes = [c.strip() for c in args.classes.split(",") if c.strip()]
-    out = render_runs(args.runs, classes, args.points, args.out, tile=args.tile, seed=args.seed)
-    print(f"{len(classes)} classes x {len(args.runs) + 1} columns -> {out}")
-    return 0
-
-
 def cmd_plot(args: argparse.Namespace) -> int:
     """Draw the paper's plots that apply to run folders and benchmark folders (PNG + PDF)."""
     from dd3d.plots import plot_folders
@@ -281,14 +271,17 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "eval": (cmd_eval, "train fresh networks on a distilled set and test on the real test split"),
     "generate": (cmd_generate, "regenerate a dd3d run's synthetic set at any resolution"),
     "table": (cmd_table, "collect evaluation results into a Table-1-style markdown/CSV table"),
-    "render": (cmd_render, "render a Figure-4-style grid (rows classes, columns Real and each run) to PNG/PDF"),
     "plot": (cmd_plot, "draw loss curves, accuracy vs iterations, time/memory and cross-architecture plots "
                        "of run or benchmark folders (PNG + PDF)"),
 }
+#: commands that live in the viewer package now (they need Open3D's renderer, and the engine never
+#: imports the viewer) -> what to run instead; ``dd3d NAME`` says so in one line
+MOVED = {"render": "dd3d-render (python -m viewer.render), with the same flags"}
 
 
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="dd3d", description="Point cloud dataset distillation (DD3D) and baselines.")
+    parser = ArgumentParser(prog="dd3d", description="Point cloud dataset distillation (DD3D) and baselines.",
+                            epilog="Figures of point clouds: dd3d-render (the viewer package); the lab: dd3d-lab.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=ArgumentParser)
@@ -330,14 +323,6 @@ def build_parser() -> ArgumentParser:
             p.add_argument("--out", type=Path, metavar="FILE", help="write .md or .csv")
             p.add_argument("--by", choices=["method", "backbone"], default="method",
                            help="columns: methods (Tables 1/2) or evaluation backbones (Table 3)")
-        elif name == "render":
-            p.add_argument("--run", dest="runs", type=Path, action="append", required=True, metavar="DIR",
-                           help="a distill run folder (repeatable; one column each, after Real)")
-            p.add_argument("--classes", required=True, help="comma-separated class names, one row each")
-            p.add_argument("--points", type=int, default=2048, help="points of real and dd3d clouds (default 2048)")
-            p.add_argument("--out", type=Path, required=True, metavar="FILE", help="output .png or .pdf")
-            p.add_argument("--tile", type=int, default=400, help="tile size in pixels (default 400)")
-            p.add_argument("--seed", type=int, default=0, help="noise seed of regenerated dd3d clouds")
         elif name == "plot":
             p.add_argument("folders", type=Path, nargs="+", metavar="RUN_OR_BENCH_DIR",
                            help="distill run folders (loss curves) or benchmark output folders (their runs' plots)")
@@ -347,6 +332,11 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)  # --debug is the only global flag
+    if command in MOVED:
+        print(f"dd3d: error: dd3d {command} moved to the viewer package: run {MOVED[command]}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     handler = COMMANDS[args.command][0]
     try:

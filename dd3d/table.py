@@ -11,10 +11,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from dd3d.distill import METHODS
 from dd3d.errors import DD3DError
 from dd3d.models import CLASSIFIERS
 
-METHOD_ORDER = ["random", "herding", "kcenter", "gm", "dm", "tm", "sadm", "pcc", "dd3d"]
+#: column order of the methods: the registry's (coresets, matching baselines, DD3D last)
+METHOD_ORDER = list(METHODS)
 #: metric key in metrics.json -> row label; segmentation records have the mIoU keys too
 METRICS = {"oa": "OA", "instance_miou": "instance mIoU", "class_miou": "class mIoU"}
 

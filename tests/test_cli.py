@@ -67,10 +67,24 @@ def test_corrupt_h5_leaves_no_output(tmp_path: Path) -> None:
         (["data", "--config", "configs/none.yaml"], ["configs/none.yaml", "not found"]),
         (["train", "--resume", "/nonexistent/run"], ["--resume /nonexistent/run", "no config.yaml"]),
         (["train", "--config", "configs/shapes.yaml"], ["--out"]),
+        # figures moved to the viewer package (the engine never imports it): the old command says where
+        (["--debug", "render", "--run", "runs/x", "--classes", "a", "--out", "f.png"],
+         ["dd3d render moved to the viewer package", "dd3d-render"]),
     ],
 )
 def test_bad_flags_are_one_line(args: list[str], fragments: list[str]) -> None:
     assert_one_line_error(run_cli(*args), *fragments)
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--classes", "a", "--out", "f.png"], ["dd3d-render: error:", "--run --panels is required"]),
+        (["--run", "/nonexistent/run", "--classes", "a", "--out", "f.png"], ["--run /nonexistent/run", "not found"]),
+    ],
+)
+def test_render_lives_in_the_viewer_and_bad_flags_are_one_line(args: list[str], fragments: list[str]) -> None:
+    assert_one_line_error(run_cli(*args, module="viewer.render"), *fragments)
 
 
 def test_lab_help_works() -> None:

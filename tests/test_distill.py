@@ -132,6 +132,25 @@ def test_generator_regenerates_at_any_resolution(tmp_path: Path) -> None:
     assert np.array_equal(a, b)
 
 
+
+@pytest.mark.parametrize("method", ["gm", "dd3d"])
+def test_preview_is_a_copy_that_stepping_leaves_alone(method: str) -> None:
+    """What the lab's view thread reads while the method trains: GM's clouds as trained, DD3D's
+    regenerated at any resolution from a copy of the generator; only DD3D keeps a rotator with its set."""
+    ctx = build_context(tiny("distill.cpc=2"), torch.device("cpu"))
+    torch.manual_seed(ctx.cfg.seed)
+    m = build_method(method, ctx)
+    preview = m.preview()
+    assert preview.regenerates == m.regenerates == (method == "dd3d")
+    assert (m.trained_rotator() is m.rotator) == (method == "dd3d")
+    points, parts = preview.cloud(2, 3, 100)  # class 2, sample 3 -> its second cloud (3 mod cpc)
+    assert parts is None and points.shape == ((100, 3) if method == "dd3d" else (48, 3))
+    if method == "gm":
+        assert np.array_equal(points, m.synthetic(48).points[2 * 2 + 1])
+    m.step(0)
+    assert np.array_equal(preview.cloud(2, 3, 100)[0], points)  # unchanged by training
+    assert not np.array_equal(m.preview().cloud(2, 3, 100)[0], points)  # a new preview shows the step
+
 def test_resume_continues_at_the_right_iteration_and_matches(tmp_path: Path) -> None:
     cfg = tiny("distill.method=dd3d", "distill.iterations=3")
     straight = distill(cfg, tmp_path / "a", progress=False)

@@ -15,61 +15,54 @@ from runfolders import tiny_runs
 from test_viewer import SIZE, TINY_ARGS, gui, load_rgb, run_gui  # noqa: F401 - gui is a fixture
 
 RUNS_DRIVER = r'''
-import json, sys, threading
+import sys
 from pathlib import Path
+sys.path.insert(0, "tests")
+from guidriver import drive
 from dd3d.engine import RunEngine, RunFolder
 from viewer.app import LabApp
 
 out = Path(sys.argv[1])
 engine = RunEngine([RunFolder.open(Path(d)) for d in sys.argv[2:]], resolution=256)
 app = LabApp(engine=engine, size=(1280, 720))
-result = {}
 
 def shown(app):
     return [id(c.cloud) for c in app.view.clouds]
 
-def drive():
-    try:
-        app.controller.wait_applied(lambda s: s.real is not None and all(m.cloud is not None for m in s.methods), 120)
-        result["titles"] = app.call(app.panel_titles).result(10)
-        result["before"] = app.call(app.point_counts).result(10)
-        ids = app.call(lambda: shown(app)).result(10)
-        app.call(lambda: app.set_resolution(1000)).result(10)
-        app.controller.wait_applied(lambda s: s.resolution == 1000 and len(s.methods[0].cloud) == 1000, 60)
-        result["after"] = app.call(app.point_counts).result(10)
-        result["replaced"] = [a != b for a, b in zip(ids, app.call(lambda: shown(app)).result(10))]
-        app.call(lambda: app.select("bottle", 1)).result(10)
-        app.controller.wait_applied(lambda s: s.selected_class == 2, 60)
-        result["titles_after_select"] = app.call(app.panel_titles).result(10)
-        result["buttons"] = app.call(lambda: [b.enabled for b in app.view.distill_buttons]).result(10)
-        app.call(lambda: app.save_render(out / "render.png", 128)).result(10).result(180)
-    except Exception as exc:
-        result["error"] = repr(exc)
-    finally:
-        (out / "result.json").write_text(json.dumps(result))
-        app.call(app.quit)
+def steps(result):
+    app.controller.wait_applied(lambda s: s.real is not None and all(m.cloud is not None for m in s.methods), 120)
+    result["titles"] = app.call(app.panel_titles).result(10)
+    result["before"] = app.call(app.point_counts).result(10)
+    ids = app.call(lambda: shown(app)).result(10)
+    app.call(lambda: app.set_resolution(1000)).result(10)
+    app.controller.wait_applied(lambda s: s.resolution == 1000 and len(s.methods[0].cloud) == 1000, 60)
+    result["after"] = app.call(app.point_counts).result(10)
+    result["replaced"] = [a != b for a, b in zip(ids, app.call(lambda: shown(app)).result(10))]
+    app.call(lambda: app.select("bottle", 1)).result(10)
+    app.controller.wait_applied(lambda s: s.selected_class == 2, 60)
+    result["titles_after_select"] = app.call(app.panel_titles).result(10)
+    result["buttons"] = app.call(lambda: [b.enabled for b in app.view.distill_buttons]).result(10)
+    app.call(lambda: app.save_render(out / "render.png", 128)).result(10).result(180)
 
-threading.Thread(target=drive, daemon=True).start()
-sys.exit(app.run())
+drive(app, out, steps)
 '''
 
 WATCH_DRIVER = r'''
-import json, signal, sys, threading, time
+import signal, sys, time
 from pathlib import Path
 sys.path.insert(0, "tests")
+from guidriver import drive
 from runfolders import start_watched_run
 from dd3d.engine import RunEngine
 from viewer.app import LabApp
 
 out, folder = Path(sys.argv[1]), Path(sys.argv[2])
 app = LabApp(engine=RunEngine(watch=folder, resolution=200), size=(1280, 720))
-result = {}
 
-def drive():
-    process = None
+def steps(result):
+    result["waiting"] = app.controller.wait_applied(lambda s: True, 60).state.value
+    process = start_watched_run(folder, iterations=400)
     try:
-        result["waiting"] = app.controller.wait_applied(lambda s: True, 60).state.value
-        process = start_watched_run(folder, iterations=400)
         first = app.controller.wait_applied(lambda s: s.iteration >= 1 and s.methods[0].cloud is not None, 180)
         later = app.controller.wait_applied(lambda s: s.iteration > first.iteration, 60)
         result["lag"] = time.time() - later.updated_at
@@ -83,17 +76,11 @@ def drive():
         app.call(lambda: app.set_resolution(300)).result(10)
         shown = app.controller.wait_applied(lambda s: s.resolution == 300 and len(s.methods[0].cloud) == 300, 30)
         result["after_kill"] = [killed, shown.iteration, app.call(app.point_counts).result(10)]
-    except Exception as exc:
-        result["error"] = repr(exc)
     finally:
-        if process is not None:
-            process.kill()
-            process.wait(30)
-        (out / "result.json").write_text(json.dumps(result))
-        app.call(app.quit)
+        process.kill()
+        process.wait(30)
 
-threading.Thread(target=drive, daemon=True).start()
-sys.exit(app.run())
+drive(app, out, steps)
 '''
 
 
@@ -175,7 +162,7 @@ def test_headless_lab_writes_a_screenshot_and_a_render_of_what_it_distilled(tmp_
                             cwd=REPO, capture_output=True, text=True, timeout=900, env={**env, "PYTHONWARNINGS": "ignore"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"lab screenshot: {out / 'lab.png'}" in result.stdout
-    assert f"distilled (dd3d render): {out / 'render.png'}" in result.stdout
+    assert f"distilled (dd3d-render): {out / 'render.png'}" in result.stdout
     assert load_rgb(out / "lab.png").shape == (SIZE[1], SIZE[0], 3)
     from viewer.headless import RENDER_TILE
     from viewer.render import grid_size

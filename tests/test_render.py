@@ -1,4 +1,4 @@
-"""Publication renders (``viewer.render``, no display needed) and the shared palette."""
+"""Publication renders (``viewer.scene``, ``viewer.render``: no display needed) and the shared palette."""
 from __future__ import annotations
 
 import shutil
@@ -72,6 +72,20 @@ def test_pdf_and_bad_requests(runs, tmp_path: Path) -> None:
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.jpg").exists()
 
 
+
+def test_dd3d_render_command_writes_the_grid(runs, tmp_path: Path) -> None:
+    from conftest import run_cli
+    from PIL import Image
+
+    from viewer.render import grid_size
+
+    out = tmp_path / "fig.png"
+    result = run_cli("--run", str(runs["gm"]), "--run", str(runs["dd3d"]), "--classes", ",".join(CLASSES),
+                     "--points", "128", "--tile", "64", "--out", str(out), module="viewer.render")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[-1] == f"{len(CLASSES)} classes x 3 columns -> {out}"  # after Open3D's notes
+    assert Image.open(out).size == grid_size(len(CLASSES), 3, 64)
+
 def test_part_colours_follow_the_position_within_the_class() -> None:
     chair_parts = (12, 13, 14)  # global ids of a class's parts
     colors = part_colors(np.array([14, 12, 13, 12]), chair_parts)
@@ -117,7 +131,7 @@ def test_every_up_axis_stands_the_top_up_and_turns_the_front_to_the_camera() -> 
     reason = offscreen_rendering_problem()
     if reason:
         pytest.skip(reason)
-    from viewer.render import offscreen
+    from viewer.scene import offscreen
     from viewer.upright import upright
 
     size = 128

@@ -24,15 +24,16 @@ SIZE = (1280, 720)
 TINY_ARGS = [arg for item in TINY_LAB for arg in ("--set", item)]
 
 DRIVER = r'''
-import json, os, sys, threading, time
+import os, sys, threading, time
 from pathlib import Path
+sys.path.insert(0, "tests")
+from guidriver import drive
 from dd3d.engine import load_lab_config, memory_bytes
 from viewer.app import DEFAULT_RENDERER, LabApp
 
 out = Path(sys.argv[1])
 app = LabApp(load_lab_config("configs/shapes.yaml", sys.argv[2:]), resolution=256, size=(1280, 720),
              renderer=os.environ.get("LAB_RENDERER", DEFAULT_RENDERER))
-result = {}
 
 def mb_per_redraw(seconds, warm_up=1.0, period=0.1):
     """RSS growth per frame while every 3D view is re-rendered every ``period`` s (window tick)."""
@@ -62,38 +63,31 @@ def mb_per_redraw(seconds, warm_up=1.0, period=0.1):
 def dd3d_has(n):
     return lambda s: s.method("dd3d") is not None and s.method("dd3d").cloud is not None and len(s.method("dd3d").cloud) == n
 
-def drive():
-    try:
-        result["iteration"] = app.controller.wait_applied(lambda s: s.iteration >= 1, 60).iteration
-        result["titles"] = app.call(app.panel_titles).result(10)
-        for n in (300, 4096, 1, 64):
-            app.call(lambda n=n: app.set_resolution(n)).result(10)
-            app.controller.wait_applied(dd3d_has(n), 30)
-            result[f"dd3d_{n}"] = app.call(app.dd3d_point_count).result(10)
-        result["counts"] = app.call(app.point_counts).result(10)
-        app.call(lambda: app.select("bed", 1)).result(10)
-        app.controller.wait_applied(lambda s: s.selected_class == 1 and s.selected_sample == 1, 30)
-        result["titles_after_select"] = app.call(app.panel_titles).result(10)
-        result["later_iteration"] = app.controller.wait_applied(lambda s: s.iteration > result["iteration"], 60).iteration
-        app.engine.pause()  # the render's child process then gets the CPU
-        app.call(lambda: app.save_render(out / "render.png", 128)).result(10).result(120)
-        result["mb_per_redraw"] = mb_per_redraw(3.0)
-        app.engine.inject_failure("injected by the test")  # training ends; viewing must go on
-        app.controller.wait_applied(lambda s: s.state.value == "error", 30)
-        result["lines_after_error"] = app.call(app.status_lines).result(10)
-        result["buttons_after_error"] = app.call(lambda: [b.enabled for b in app.view.distill_buttons]).result(10)
-        app.call(lambda: app.set_resolution(500)).result(10)
-        app.controller.wait_applied(dd3d_has(500), 30)
-        result["dd3d_after_error"] = app.call(app.dd3d_point_count).result(10)
-        result["geometries"] = app.call(app.geometry_count).result(10)
-    except Exception as exc:
-        result["error"] = repr(exc)
-    finally:
-        (out / "result.json").write_text(json.dumps(result))
-        app.call(app.quit)
+def steps(result):
+    result["iteration"] = app.controller.wait_applied(lambda s: s.iteration >= 1, 60).iteration
+    result["titles"] = app.call(app.panel_titles).result(10)
+    for n in (300, 4096, 1, 64):
+        app.call(lambda n=n: app.set_resolution(n)).result(10)
+        app.controller.wait_applied(dd3d_has(n), 30)
+        result[f"dd3d_{n}"] = app.call(app.dd3d_point_count).result(10)
+    result["counts"] = app.call(app.point_counts).result(10)
+    app.call(lambda: app.select("bed", 1)).result(10)
+    app.controller.wait_applied(lambda s: s.selected_class == 1 and s.selected_sample == 1, 30)
+    result["titles_after_select"] = app.call(app.panel_titles).result(10)
+    result["later_iteration"] = app.controller.wait_applied(lambda s: s.iteration > result["iteration"], 60).iteration
+    app.engine.pause()  # the render's child process then gets the CPU
+    app.call(lambda: app.save_render(out / "render.png", 128)).result(10).result(120)
+    result["mb_per_redraw"] = mb_per_redraw(3.0)
+    app.engine.inject_failure("injected by the test")  # training ends; viewing must go on
+    app.controller.wait_applied(lambda s: s.state.value == "error", 30)
+    result["lines_after_error"] = app.call(app.status_lines).result(10)
+    result["buttons_after_error"] = app.call(lambda: [b.enabled for b in app.view.distill_buttons]).result(10)
+    app.call(lambda: app.set_resolution(500)).result(10)
+    app.controller.wait_applied(dd3d_has(500), 30)
+    result["dd3d_after_error"] = app.call(app.dd3d_point_count).result(10)
+    result["geometries"] = app.call(app.geometry_count).result(10)
 
-threading.Thread(target=drive, daemon=True).start()
-sys.exit(app.run())
+drive(app, out, steps)
 '''
 
 
@@ -282,5 +276,5 @@ def test_no_display_gives_one_line_before_importing_the_gui(display: str | None)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "no display found" in lines[0]
-    assert "dd3d render" in lines[0] and "xvfb-run" in lines[0]
+    assert "dd3d-render" in lines[0] and "xvfb-run" in lines[0]
     assert result.stdout.strip() == "gui not imported"

@@ -10,7 +10,7 @@ N iterations (run folders: for their clouds), saves a screenshot of the whole wi
 Without a display it prints one line saying how to render headless and exits 2 — before Open3D's
 ``gui`` module is imported, because opening a window without a display kills the process
 (docs/open3d.md) — unless ``--headless DIR`` is given and Xvfb is installed: then the
-same lab runs in a virtual display for N iterations and writes the screenshot and a ``dd3d render``
+same lab runs in a virtual display for N iterations and writes the screenshot and a ``dd3d-render``
 figure of what it distilled into DIR (:mod:`viewer.headless`, what ``make lab`` does on a server).
 
 :class:`LabApp` is also the API used by tests and benchmarks: its methods run on the GUI main
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 NO_DISPLAY = ('dd3d-lab: no display found (DISPLAY is unset or unreachable); render figures headless with '
-              '`dd3d render --run DIR --classes a,b --out fig.png`, or run the lab in a virtual display: '
+              '`dd3d-render --run DIR --classes a,b --out fig.png`, or run the lab in a virtual display: '
               '`xvfb-run -a -s "-screen 0 1600x900x24" dd3d-lab --config ... --screenshot lab.png`')
 SETTLE_INTERVAL_S = 0.25  # between screen grabs while waiting for the last frame to be presented
 SETTLE_GRABS = 3
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --screenshot: also save GM and DD3D as run folders DIR/gm, DIR/dd3d")
     parser.add_argument("--headless", type=Path, metavar="DIR",
                         help="without a display (and with Xvfb installed): run --after N iterations in a "
-                             "virtual display, write DIR/lab.png and a dd3d render figure DIR/render.png")
+                             "virtual display, write DIR/lab.png and a dd3d-render figure DIR/render.png")
     parser.add_argument("--size", default="1600x900", metavar="WxH", help="window size (default 1600x900)")
     parser.add_argument("--refresh", type=float, default=MIN_VIEW_INTERVAL, metavar="SECONDS",
                         help=f"minimum seconds between redraws while training (default {MIN_VIEW_INTERVAL}); "

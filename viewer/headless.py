@@ -1,11 +1,11 @@
 """The lab on a machine without a display (``dd3d-lab --headless DIR``, what ``make lab`` runs).
 
 The same lab runs in a virtual X display for a bounded number of iterations (``--after N``) and
-exits; then ``dd3d render`` draws what it distilled. Written into DIR:
+exits; then ``dd3d-render`` (:mod:`viewer.render`) draws what it distilled. Written into DIR:
 
 - ``lab.png``: the lab window's screenshot at iteration N;
 - ``runs/gm``, ``runs/dd3d``: the distilled sets as run folders (``dd3d-lab --run`` reopens them);
-- ``render.png``: ``dd3d render`` of those runs, every class (rows) × Real, GM, DD3D (columns).
+- ``render.png``: ``dd3d-render`` of those runs, every class (rows) × Real, GM, DD3D (columns).
 
 Open3D's traps (docs/open3d.md): the X server needs depth 24, must be up before the
 first Open3D call of the GUI process, and must outlive that process. So the GUI runs in a child
@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from dd3d.engine.profile import DEFAULT_RESOLUTION
 
 XVFB_RUN = ["xvfb-run", "-a", "-s", "-screen 0 1600x900x24"]
 LAB_TIMEOUT_S = 900  # the bounded run: start-up, N iterations, screenshot, run folders
@@ -56,10 +58,10 @@ def _last_line(text: str) -> str:
 
 
 def headless_lab(args: argparse.Namespace) -> int:
-    """Run the lab under Xvfb for ``args.after`` iterations, then ``dd3d render`` its runs; print the
+    """Run the lab under Xvfb for ``args.after`` iterations, then ``dd3d-render`` its runs; print the
     paths of the screenshot and the figure. 0 on success, 2 with one line otherwise."""
     if args.runs or args.watch is not None:
-        return _fail("--headless runs the lab's own training; for run folders use dd3d render --run DIR ...")
+        return _fail("--headless runs the lab's own training; for run folders use dd3d-render --run DIR ...")
     out = args.headless
     out.mkdir(parents=True, exist_ok=True)
     print(f"no display: running the lab in a virtual display (Xvfb) for {args.after} iterations...", flush=True)
@@ -75,16 +77,16 @@ def headless_lab(args: argparse.Namespace) -> int:
     runs = [out / "runs" / "gm", out / "runs" / "dd3d"]
     classes = json.loads((runs[1] / "distill.json").read_text())["class_names"]
     plain = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    render = [sys.executable, "-m", "dd3d", "render", *(a for run in runs for a in ("--run", str(run))),
-              "--classes", ",".join(classes), "--points", str(min(args.points, 2048)), "--tile", str(RENDER_TILE),
+    render = [sys.executable, "-m", "viewer.render", *(a for run in runs for a in ("--run", str(run))),
+              "--classes", ",".join(classes), "--points", str(min(args.points, DEFAULT_RESOLUTION)), "--tile", str(RENDER_TILE),
               "--out", str(out / "render.png")]
     try:
         figure = subprocess.run(render, capture_output=True, text=True, timeout=RENDER_TIMEOUT_S, env=plain)
     except subprocess.TimeoutExpired:
-        return _fail(f"dd3d render did not finish within {RENDER_TIMEOUT_S} s")
+        return _fail(f"dd3d-render did not finish within {RENDER_TIMEOUT_S} s")
     if figure.returncode != 0:
-        return _fail(_last_line(figure.stderr) or f"dd3d render failed with exit status {figure.returncode}")
+        return _fail(_last_line(figure.stderr) or f"dd3d-render failed with exit status {figure.returncode}")
     print(f"lab screenshot: {out / 'lab.png'}")
-    print(f"distilled (dd3d render): {out / 'render.png'}")
+    print(f"distilled (dd3d-render): {out / 'render.png'}")
     print(f"run folders (open with dd3d-lab --run): {runs[0]} {runs[1]}")
     return 0

@@ -1,114 +1,43 @@
-"""Publication renders: one camera, material and background for the lab and for ``dd3d render``.
+"""Figures of point clouds: ``dd3d-render`` of run folders, and the lab's "Save render" of its panels.
 
-Clouds are drawn unlit with post-processing off on a white background, so every point keeps its
-exact palette colour (:mod:`dd3d.palette`), from the same fixed camera, turned so that the
-dataset's up axis (``data.up_axis`` of the run's config) points up (:mod:`viewer.upright`): objects
-stand upright and face the camera the same way in every column. :func:`render_runs` draws
-a Figure-4-style grid (rows: classes; columns: Real, then one column per run) with Open3D's
-``OffscreenRenderer`` — no display needed — and lays it out with matplotlib (PNG, or PDF with
-vector labels). The lab's "Save render" hands its panels to :func:`render_in_subprocess`, which runs
-the same offscreen path in a child process (``python -m viewer.render``): rendering offscreen inside
-the GUI process is one of the Open3D traps (docs/open3d.md), and the window stays responsive.
-Its grid ends with the lab's loss panel, drawn by :func:`dd3d.plots.draw_loss_curves` as in the lab.
-Labels use the figures' fonts (:data:`dd3d.palette.FIGURE_RC`).
+:func:`render_runs` draws a Figure-4-style grid (rows: classes; columns: Real, then one column per
+run folder), every cloud turned so that the dataset's up axis (``data.up_axis`` of the run's config)
+points up (:mod:`viewer.upright`), with the camera, material and white background of
+:mod:`viewer.scene` in Open3D's ``OffscreenRenderer`` — no display needed — and lays it out with
+matplotlib (PNG, or PDF with vector labels). The lab's "Save render" hands its panels to
+:func:`render_in_subprocess`, which runs the same offscreen path in a child process
+(``python -m viewer.render --panels FILE``): rendering offscreen inside the GUI process is one of the
+Open3D traps (docs/open3d.md), and the window stays responsive. Its grid ends with the lab's loss
+panel, drawn by :func:`dd3d.plots.draw_loss_curves` as in the lab. Labels use the figures' fonts
+(:data:`dd3d.palette.FIGURE_RC`).
+
+The command line (:func:`main`) is the ``dd3d-render`` entry point of the viewer package (or
+``python -m viewer.render``): figures need Open3D's renderer, and the engine (``dd3d``) never imports
+the viewer. Bad input ends with one line ``dd3d-render: error: ...`` and exit status 2.
 
 Importing this module loads ``open3d.visualization.rendering`` but never the ``gui`` module.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
-import open3d as o3d
-import open3d.visualization.rendering as rendering
 
+from dd3d.cli import ArgumentParser
 from dd3d.config import Config, load_config, resolve_up_axis
+from dd3d.engine.profile import DEFAULT_RESOLUTION
 from dd3d.errors import DD3DError
 from dd3d.plots import Curve, draw_loss_curves, figure_style, method_curves, new_figure
 from dd3d.palette import cloud_colors, legend
+from viewer.scene import TILE, DrawFn, default_point_size, offscreen
 from viewer.upright import upright
-
-FOV = 30.0  # degrees, on the shorter side of the view
-CENTER = np.array([0.0, 0.0, 0.0], dtype=np.float32)
-EYE = (np.array([0.9, 0.6, 1.5]) / np.linalg.norm([0.9, 0.6, 1.5]) * 4.4).astype(np.float32)
-UP = np.array([0.0, 1.0, 0.0], dtype=np.float32)  # clouds are drawn in the view frame (viewer.upright)
-WHITE = (1.0, 1.0, 1.0, 1.0)
-TILE = 400  # default tile size (px) of rendered grids
-GEOMETRY = "cloud"
-
-#: draws one cloud: (points (N, 3), colours (N, 3), point size) -> RGB image (H, W, 3) uint8
-DrawFn = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
-
-
-def default_point_size(tile: int) -> float:
-    """Point size (px) that keeps clouds equally dense whatever the tile size."""
-    return max(2.0, tile / 100.0)
-
-
-def material(point_size: float) -> rendering.MaterialRecord:
-    """Unlit points: the rendered colour is exactly the point's colour."""
-    mat = rendering.MaterialRecord()
-    mat.shader = "defaultUnlit"
-    mat.point_size = float(point_size)
-    return mat
-
-
-def point_cloud(points: np.ndarray, colors: np.ndarray) -> o3d.t.geometry.PointCloud:
-    pc = o3d.t.geometry.PointCloud(o3d.core.Tensor(np.ascontiguousarray(points, dtype=np.float32)))
-    pc.point.colors = o3d.core.Tensor(np.ascontiguousarray(colors, dtype=np.float32))
-    return pc
-
-
-def prepare_scene(scene: rendering.Open3DScene) -> None:
-    """White background, no post-processing (exact colours), no lights needed for unlit points."""
-    scene.set_background(WHITE)
-    scene.view.set_post_processing(False)
-    scene.show_axes(False)
-
-
-def aim(camera: rendering.Camera, width: int, height: int, eye: np.ndarray = EYE,
-        center: np.ndarray = CENTER) -> None:
-    """The fixed camera: ``FOV`` on the shorter side of a ``width`` × ``height`` view."""
-    fov_type = rendering.Camera.FovType.Vertical if width >= height else rendering.Camera.FovType.Horizontal
-    distance = float(np.linalg.norm(eye - center))
-    camera.set_projection(FOV, width / max(height, 1), 0.05 * distance, 4.0 * distance, fov_type)
-    camera.look_at(center, eye, UP)
-
-
-def show_cloud(scene: rendering.Open3DScene, name: str, points: np.ndarray, colors: np.ndarray,
-               mat: rendering.MaterialRecord) -> None:
-    """Replace geometry ``name`` by the cloud (nothing is drawn for an empty cloud)."""
-    if scene.has_geometry(name):
-        scene.remove_geometry(name)
-    if len(points):
-        scene.add_geometry(name, point_cloud(points, colors), mat)
-
-
-@contextlib.contextmanager
-def offscreen(width: int, height: int) -> Iterator[DrawFn]:
-    """A reusable offscreen renderer (no display needed) as a :data:`DrawFn`."""
-    renderer = rendering.OffscreenRenderer(width, height)
-    prepare_scene(renderer.scene)
-    aim(renderer.scene.camera, width, height)
-
-    def draw(points: np.ndarray, colors: np.ndarray, point_size: float) -> np.ndarray:
-        show_cloud(renderer.scene, GEOMETRY, points, colors, material(point_size))
-        return np.asarray(renderer.render_to_image())[..., :3].copy()
-
-    try:
-        yield draw
-    finally:
-        renderer.scene.clear_geometry()  # geometry must go before the renderer's materials
-        del renderer
-
 
 # ---------------------------------------------------------------------------------------- grid
 
@@ -331,7 +260,8 @@ def render_panels_file(panels: Path, out: Path, tile: int) -> Path:
 def render_in_subprocess(panels: Path, out: Path, tile: int, timeout: float = 300) -> Path:
     """Run :func:`render_panels_file` in a child process without a display (headless rendering)."""
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    result = subprocess.run([sys.executable, "-m", "viewer.render", str(panels), str(out), "--tile", str(tile)],
+    result = subprocess.run([sys.executable, "-m", "viewer.render", "--panels", str(panels), "--out", str(out),
+                             "--tile", str(tile)],
                             capture_output=True, text=True, timeout=timeout, env=env)
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -339,19 +269,43 @@ def render_in_subprocess(panels: Path, out: Path, tile: int, timeout: float = 30
     return out
 
 
-def _main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m viewer.render", description="render saved lab panels")
-    parser.add_argument("panels", type=Path)
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--tile", type=int, default=TILE)
-    args = parser.parse_args(argv)
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="dd3d-render", description="Render a Figure-4-style grid of real and distilled "
+                            "point clouds (rows classes, columns Real and each run) to PNG or PDF, no display needed.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", dest="runs", type=Path, action="append", metavar="DIR",
+                        help="a distill run folder (repeatable; one column each, after Real)")
+    source.add_argument("--panels", type=Path, metavar="FILE",
+                        help="instead of run folders: the panels written by the lab's Save render")
+    parser.add_argument("--classes", default="", help="comma-separated class names, one row each (with --run)")
+    parser.add_argument("--points", type=int, default=DEFAULT_RESOLUTION,
+                        help=f"points of real and dd3d clouds (default {DEFAULT_RESOLUTION})")
+    parser.add_argument("--out", type=Path, required=True, metavar="FILE", help="output .png or .pdf")
+    parser.add_argument("--tile", type=int, default=TILE, help=f"tile size in pixels (default {TILE})")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed of regenerated dd3d clouds")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``dd3d-render``: a grid of run folders (``--run``), or of the lab's saved panels (``--panels``)."""
+    args = build_parser().parse_args(argv)
     try:
-        render_panels_file(args.panels, args.out, args.tile)
+        if args.panels is not None:
+            print(f"lab panels -> {render_panels_file(args.panels, args.out, args.tile)}")
+            return 0
+        classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+        out = render_runs(args.runs, classes, args.points, args.out, tile=args.tile, seed=args.seed)
+        print(f"{len(classes)} classes x {len(args.runs) + 1} columns -> {out}")
+        return 0
     except DD3DError as exc:
-        print(f"render: error: {exc}", file=sys.stderr)
+        if args.debug:
+            raise
+        print(f"dd3d-render: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":
-    sys.exit(_main())
+    sys.exit(main())

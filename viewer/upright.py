@@ -1,6 +1,6 @@
 """The view frame: clouds turned so that their dataset's up axis is the screen's vertical (y).
 
-Every view (``dd3d render``, the lab's panels, Save render) draws clouds in this frame with the same
+Every view (``dd3d-render``, the lab's panels, Save render) draws clouds in this frame with the same
 camera (:mod:`viewer.render`), so objects stand upright and face the camera the same way in every
 column. The turns are proper rotations (no mirroring): z up -> a quarter turn about x, (x, y, z) ->
 (x, z, -y), which puts the back of a ModelNet chair (at +y in its ``.off`` mesh) away from the camera;

@@ -23,7 +23,7 @@ import open3d.visualization.gui as gui
 import open3d.visualization.rendering as rendering
 
 from dd3d.engine import DEFAULT_RESOLUTION, Cloud
-from viewer import render
+from viewer import scene
 from viewer.controller import PANELS, PanelView, ViewModel
 
 MIN_POINTS, MAX_POINTS = 64, 8192
@@ -69,7 +69,7 @@ class SceneCloud:
                 self.scene.remove_geometry(self.name)
         else:
             points = panel.points + np.array([self.offset, 0.0, 0.0], dtype=np.float32)
-            pc = render.point_cloud(points, panel.colors)
+            pc = scene.point_cloud(points, panel.colors)
             # the renderer reads the tensors after this call returns: ``_uploaded`` keeps them alive
             if n == self.count and self.scene.has_geometry(self.name):
                 self.scene.scene.update_geometry(self.name, pc, _UPDATE_FLAGS)
@@ -101,7 +101,7 @@ class LabWindow:
         w, em = self.window, self.window.theme.font_size
         self.em = em
         self.point_size = DEFAULT_POINT_SIZE
-        self.material = render.material(self.point_size * w.scaling)
+        self.material = scene.material(self.point_size * w.scaling)
         self.view: ViewModel | None = None
         self._class_names: tuple[str, ...] = ()
         self._running = False
@@ -135,12 +135,12 @@ class LabWindow:
 
     # ---------------------------------------------------------------------------------- building
 
-    def _scene_widget(self, eye: np.ndarray = render.EYE) -> gui.SceneWidget:
+    def _scene_widget(self, eye: np.ndarray = scene.EYE) -> gui.SceneWidget:
         widget = gui.SceneWidget()
         widget.scene = rendering.Open3DScene(self.window.renderer)
-        render.prepare_scene(widget.scene)
-        widget.setup_camera(render.FOV, _UNIT_BOX, render.CENTER)
-        widget.look_at(render.CENTER, eye, render.UP)
+        scene.prepare_scene(widget.scene)
+        widget.setup_camera(scene.FOV, _UNIT_BOX, scene.CENTER)
+        widget.look_at(scene.CENTER, eye, scene.UP)
         widget.enable_scene_caching(True)  # redrawn only when its clouds change (force_redraw) or on interaction
         self.window.add_child(widget)
         self._eyes[widget] = eye
@@ -149,7 +149,7 @@ class LabWindow:
     def _aim(self, widget: gui.SceneWidget) -> None:
         """The fixed camera for the widget's current size (field of view on its shorter side)."""
         frame = widget.frame
-        render.aim(widget.scene.camera, frame.width, frame.height, self._eyes[widget])
+        scene.aim(widget.scene.camera, frame.width, frame.height, self._eyes[widget])
         widget.force_redraw()
 
     def _title(self, text: str) -> gui.Label:
@@ -201,7 +201,7 @@ class LabWindow:
 
         self.render_size = gui.NumberEdit(gui.NumberEdit.INT)
         self.render_size.set_limits(64, 4096)
-        self.render_size.int_value = render.TILE
+        self.render_size.int_value = scene.TILE
         row = gui.Horiz(0.5 * em)
         row.add_child(gui.Label("Render tile (px)"))
         row.add_child(self.render_size)
@@ -237,9 +237,9 @@ class LabWindow:
         top_h = int(height * 0.6)
         col = width // 3  # bottom row: canonicalisation view over two columns, loss curves in the third
         col_top = width // len(self.scenes)
-        for i, (title, scene) in enumerate(zip(self.titles, self.scenes)):
+        for i, (title, widget) in enumerate(zip(self.titles, self.scenes)):
             title.frame = gui.Rect(x + i * col_top, y, col_top, title_h)
-            scene.frame = gui.Rect(x + i * col_top, y + title_h, col_top - 2, top_h - title_h)
+            widget.frame = gui.Rect(x + i * col_top, y + title_h, col_top - 2, top_h - title_h)
         bottom, rest = y + top_h, height - top_h
         self.canonical_title.frame = gui.Rect(x, bottom, 2 * col, title_h)
         self.canonical_scene.frame = gui.Rect(x, bottom + title_h, 2 * col - 2, rest - title_h)
@@ -255,7 +255,7 @@ class LabWindow:
 
     def _point_size_changed(self, value: float) -> None:
         self.point_size = float(value)
-        self.material = render.material(self.point_size * self.window.scaling)
+        self.material = scene.material(self.point_size * self.window.scaling)
         for widget in (*self.scenes, self.canonical_scene):
             widget.scene.update_material(self.material)
         self.window.post_redraw()

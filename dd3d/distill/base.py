@@ -2,8 +2,11 @@
 
 A method is built from a :class:`DistillContext` (config, real training data, device, seeded RNG),
 advanced one outer iteration at a time with :meth:`Method.step`, and asked for its current
-synthetic set at any resolution with :meth:`Method.synthetic`. The CLI, the lab engine and the
-evaluation call only this interface; adding a method touches one file plus the registry.
+synthetic set at any resolution with :meth:`Method.synthetic`, for a copy of it that the lab shows
+(:meth:`Method.preview`), for the files and facts a run folder keeps besides it
+(:meth:`Method.artefacts`, :meth:`Method.report`) and for the rotator saved with it
+(:meth:`Method.trained_rotator`). The CLI, the lab engine and the evaluation call only this
+interface; adding a method touches one file plus the registry (:data:`dd3d.distill.METHODS`).
 
 Randomness: ``DistillContext.rng`` is one sequential stream; :meth:`DistillContext.drawing` reroutes
 it, for a block, to a stream keyed by e.g. (iteration, outer step, class), so the draws of a key are
@@ -29,6 +32,7 @@ from dd3d.distill import distributed
 from dd3d.errors import ConfigError
 from dd3d.models import build_network
 from dd3d.nn.rotator import Rotator
+from dd3d.previews import DISPLAY_SEED, Preview, StoredClouds
 from dd3d.synthetic import SyntheticSet
 from dd3d.train import Task, make_rotator
 
@@ -235,6 +239,9 @@ class Method(abc.ABC):
     iterative: bool = True
     #: whether the method shards its classes over torchrun processes (:mod:`dd3d.distill.distributed`)
     shards_classes: bool = False
+    #: whether :meth:`synthetic` draws clouds at any resolution from a generator (else it resamples
+    #: fixed clouds); the lab exports the first such method at the resolution shown
+    regenerates: bool = False
 
     def __init__(self, ctx: DistillContext) -> None:
         world = distributed.current().world
@@ -256,6 +263,18 @@ class Method(abc.ABC):
         """Files a run folder holds besides ``synthetic.h5``: name -> payload (tensors and plain values,
         written with :func:`dd3d.io.save_checkpoint`), e.g. DD3D's ``generator.pt``."""
         return {}
+
+    def preview(self) -> Preview:
+        """The current synthetic clouds as a copy that another thread may read while this method keeps
+        stepping (the lab's panels, a watched run): by default the set at ``distill.resolution`` as it
+        stands; a method with a generator hands out a copy of it instead (:attr:`regenerates`)."""
+        points = self.ctx.cfg.distill.resolution
+        return StoredClouds(self.synthetic(points, torch.Generator().manual_seed(DISPLAY_SEED)))
+
+    def trained_rotator(self) -> Rotator | None:
+        """The rotator saved with the synthetic set (e.g. in DD3D's ``generator.pt``), which the lab's
+        canonicalisation demo shows; None when the method keeps none."""
+        return None
 
     @abc.abstractmethod
     def step(self, iteration: int) -> float:

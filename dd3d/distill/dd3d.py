@@ -10,6 +10,7 @@ Optimiser: Adam (lr ``distill.adam_lr`` 1e-3, wd 5e-4, Table 7) on generator and
 """
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -22,6 +23,8 @@ from dd3d.distill.tensors import adam_lr
 from dd3d.distill.warm_start import fit_to_clouds, herding_targets
 from dd3d.nn.generator import PointGenerator
 from dd3d.nn.partition import NoisePartition, generate_labelled
+from dd3d.nn.rotator import Rotator
+from dd3d.previews import GeneratedClouds
 from dd3d.synthetic import GENERATOR_FILE, GENERATOR_FORMAT, SyntheticSet, generated_set
 
 
@@ -34,6 +37,7 @@ class DD3D(GradientMatching):
     """Generator-parameterised synthetic set; regenerated with fresh noise at every use."""
 
     name = "dd3d"
+    regenerates = True
 
     def __init__(self, ctx: DistillContext) -> None:
         super().__init__(ctx)
@@ -67,7 +71,9 @@ class DD3D(GradientMatching):
                            "init_clouds": [names[i] if names is not None else int(i) for i in indices]}
 
     def report(self) -> dict[str, Any]:
-        return {"generator_init": "real" if self.warm_start else "noise", **self.warm_start}
+        """How the generator started (``generator.init``) and, for segmentation, the noise partition."""
+        return {"generator_init": "real" if self.warm_start else "noise", **self.warm_start,
+                "part_partition": None if self.partition is None else self.partition.to_payload()}
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "warm_start": dict(self.warm_start)}
@@ -103,6 +109,14 @@ class DD3D(GradientMatching):
     def synthetic(self, points: int, generator: torch.Generator | None = None) -> SyntheticSet:
         return generated_set(self.generator, self.partition, self.ctx.num_classes, self.ctx.cpc, points,
                              generator or self.ctx.rng)
+
+    def preview(self) -> GeneratedClouds:
+        """A CPU copy of the generator (another thread regenerates clouds at any resolution from it)."""
+        generator = copy.deepcopy(self.generator).requires_grad_(False).cpu().eval()
+        return GeneratedClouds(generator, self.partition, self.ctx.num_classes, self.ctx.cpc)
+
+    def trained_rotator(self) -> Rotator:
+        return self.rotator
 
     def artefacts(self) -> dict[str, dict[str, Any]]:
         """``generator.pt``: the weights plus everything needed to rebuild and regenerate

@@ -153,7 +153,6 @@ def _distill(cfg: Config, out: Path, group: Group, device: torch.device, resume:
         "device": describe(device),
         "machine": machine(),
         "command": command(),
-        "part_partition": None if getattr(method, "partition", None) is None else method.partition.to_payload(),
         "loss_curve": [round(v, 6) for v in method.losses],
         "loss_definition": "per iteration: mean over outer steps of the matching loss, divided by the number of classes",
         **method.report(),

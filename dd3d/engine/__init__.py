@@ -23,16 +23,18 @@ an iteration so that it can be watched: docs/lab.md.
 ``dd3d distill`` run folders side by side (:class:`RunFolder`), or one run followed while another
 process writes it (:class:`Watcher`); it trains nothing (docs/lab.md). Both engines share
 :class:`~dd3d.engine.source.SnapshotSource` (selection and resolution in, snapshots out), the real
-side of a view (:class:`~dd3d.engine.view.RealView`) and the panel clouds
-(:class:`GeneratedClouds` regenerated at any resolution, :class:`StoredClouds` as stored).
+side of a view (:class:`~dd3d.engine.view.RealView`) and the panel clouds (:mod:`dd3d.previews`:
+:class:`GeneratedClouds` regenerated at any resolution, :class:`StoredClouds` as stored), which a
+method hands out with :meth:`~dd3d.distill.base.Method.preview`. The engine names no method: the lab's
+pair is :data:`LAB_METHODS`, the rest goes through the :class:`~dd3d.distill.base.Method` interface.
 """
-from dd3d.engine.clouds import GeneratedClouds, StoredClouds
 from dd3d.engine.core import Engine
 from dd3d.engine.folders import RunEngine
 from dd3d.engine.profile import DEFAULT_RESOLUTION, LAB_CPU_THREADS, LAB_METHODS, LAB_PROFILE, load_lab_config
 from dd3d.engine.runs import RunFolder, Watcher
 from dd3d.engine.snapshot import Cloud, MethodView, Mode, Snapshot, SnapshotChannel, State, memory_bytes
 from dd3d.engine.training import CHECKPOINT_FORMAT, one_line
+from dd3d.previews import GeneratedClouds, StoredClouds
 
 __all__ = [
     "CHECKPOINT_FORMAT", "Cloud", "DEFAULT_RESOLUTION", "Engine", "GeneratedClouds", "LAB_CPU_THREADS",

@@ -64,7 +64,7 @@ class Engine(SnapshotSource):
 
     def save_runs(self, folder: str | Path) -> "Future[Path]":
         """Write GM and DD3D as ``dd3d distill`` run folders ``folder/gm`` and ``folder/dd3d`` (for
-        ``dd3d render`` and ``dd3d-lab --run``); the future resolves to ``folder``."""
+        ``dd3d-render`` and ``dd3d-lab --run``); the future resolves to ``folder``."""
         return self._request("runs", Path(folder))
 
     def inject_failure(self, message: str = "injected failure") -> None:

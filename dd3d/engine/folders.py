@@ -23,14 +23,14 @@ import numpy as np
 import torch
 
 from dd3d.distill.run import build_context
-from dd3d.engine.clouds import PanelClouds
 from dd3d.engine.profile import DEFAULT_RESOLUTION, LAB_CPU_THREADS
 from dd3d.engine.runs import RunFolder, Watched, Watcher, check_compatible, panel_labels
 from dd3d.engine.snapshot import Cloud, MethodView, Mode, Snapshot, State
 from dd3d.engine.source import SnapshotSource
 from dd3d.engine.training import Command, drain, one_line
-from dd3d.engine.view import RealView, bare_snapshot, shown_rotator
+from dd3d.engine.view import RealView, bare_snapshot, preview_cloud, shown_rotator
 from dd3d.errors import DD3DError
+from dd3d.previews import Preview
 
 TICK_S = 1.0  # watching: longest time between two snapshots
 
@@ -45,7 +45,7 @@ class Panel:
     iteration: int
     losses: np.ndarray
     seconds_per_iteration: float | None
-    clouds: PanelClouds | None
+    clouds: Preview | None
     version: Hashable
 
     @classmethod
@@ -187,7 +187,7 @@ class RunEngine(SnapshotSource):
         key = (panel.version, c, sample % max(panel.cpc, 1), resolution if regenerates else 0)
         cached = self._clouds.get(slot)
         if cached is None or cached[0] != key:
-            cached = (key, panel.clouds.cloud(c, sample, resolution))
+            cached = (key, preview_cloud(panel.clouds, c, sample, resolution))
             self._clouds[slot] = cached
         return cached[1]
 

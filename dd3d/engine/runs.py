@@ -1,7 +1,7 @@
 """Run folders written by ``dd3d distill``, as the lab opens them.
 
 :class:`RunFolder` is a finished run (``config.yaml``, ``distill.json`` and ``generator.pt`` or
-``synthetic.h5``), read with the same loaders as ``dd3d generate`` and ``dd3d render``
+``synthetic.h5``), read with the same loaders as ``dd3d generate`` and ``dd3d-render``
 (:class:`~dd3d.synthetic.LoadedGenerator`, :func:`~dd3d.synthetic.read_synthetic_h5`).
 :class:`Watcher` follows a folder that another process (another shell, torchrun's rank 0, a GPU
 machine writing to a shared folder) is writing: it polls ``config.yaml``, ``checkpoint.pt`` and
@@ -25,9 +25,9 @@ import torch
 from dd3d.config import Config, dataset_label, load_config
 from dd3d.distill.base import DistillContext, Method
 from dd3d.distill.run import CHECKPOINT_FILE, CONFIG_FILE, SUMMARY_FILE
-from dd3d.engine.clouds import GeneratedClouds, PanelClouds, StoredClouds
 from dd3d.engine.snapshot import frozen
 from dd3d.errors import DD3DError
+from dd3d.previews import GeneratedClouds, Preview, StoredClouds
 from dd3d.nn.rotator import Rotator
 from dd3d.synthetic import GENERATOR_FILE, SYNTHETIC_FILE, LoadedGenerator, read_synthetic_h5
 
@@ -64,7 +64,7 @@ class RunFolder:
     iterations: int
     class_names: tuple[str, ...]
     losses: np.ndarray
-    clouds: PanelClouds
+    clouds: Preview
     rotator: Rotator | None
 
     @property
@@ -88,7 +88,7 @@ class RunFolder:
         rotator = None
         if (path / GENERATOR_FILE).is_file():
             loaded = LoadedGenerator(path / GENERATOR_FILE)
-            clouds: PanelClouds = GeneratedClouds(loaded.generator, loaded.partition, loaded.num_classes, loaded.cpc)
+            clouds: Preview = GeneratedClouds(loaded.generator, loaded.partition, loaded.num_classes, loaded.cpc)
             names, rotator, cpc = loaded.class_names, loaded.rotator, loaded.cpc
         elif (path / SYNTHETIC_FILE).is_file():
             synthetic, names = read_synthetic_h5(path / SYNTHETIC_FILE)
@@ -143,7 +143,7 @@ class Watched:
     losses: np.ndarray
     seconds: float | None  # training seconds up to ``iteration`` (across resumes)
     written_at: float | None  # when the shown checkpoint or result was written (epoch seconds)
-    clouds: PanelClouds | None
+    clouds: Preview | None
     rotator: Rotator | None
     finished: bool
     version: int
@@ -229,7 +229,6 @@ class Watcher:
 
     def _read_checkpoint(self) -> bool:
         from dd3d.distill import build_method
-        from dd3d.distill.dd3d import DD3D
         from dd3d.io import load_checkpoint
 
         path = self.folder / CHECKPOINT_FILE
@@ -252,15 +251,8 @@ class Watcher:
             self._method = None
             return self._fail(f"{path}: checkpoint does not match {self.folder / CONFIG_FILE} "
                               "(another method, dataset, cpc or generator size?); waiting for the next checkpoint")
-        if isinstance(method, DD3D):
-            clouds: PanelClouds = GeneratedClouds(method.generator.eval(), method.partition, self.ctx.num_classes,
-                                                  self.ctx.cpc)
-            rotator = method.rotator
-        else:
-            clouds = StoredClouds(method.synthetic(self.cfg.distill.resolution, torch.Generator().manual_seed(0)))
-            rotator = None
         self._show(Watched(name, iteration, self.cfg.distill.iterations, _losses(method.losses), seconds, written_at,
-                           clouds, rotator, False, self._version + 1))
+                           method.preview(), method.trained_rotator(), False, self._version + 1))
         self.message, self.failed = f"{CHECKPOINT_FILE} at iteration {iteration}", False
         return True
 

@@ -27,6 +27,7 @@ from dd3d.distill.base import DistillContext, Method
 from dd3d.engine.profile import LAB_CPU_THREADS, LAB_METHODS
 from dd3d.engine.snapshot import State, frozen
 from dd3d.errors import DD3DError
+from dd3d.previews import Preview
 
 CHECKPOINT_FORMAT = "dd3d-lab/1"
 EMA = 0.3  # weight of the newest step in the seconds-per-iteration average
@@ -102,15 +103,13 @@ class Progress:
     iterations: tuple[int, ...]
     losses: tuple[np.ndarray, ...]
     seconds: tuple[float | None, ...]
-    gm_points: torch.Tensor | None  # (K·cpc, P, 3) copy
-    gm_parts: torch.Tensor | None  # (K·cpc, P) part labels (segmentation; fixed while training)
-    partition: Any  # dd3d's NoisePartition (segmentation; fixed) or None
-    generator: dict[str, torch.Tensor] | None  # dd3d generator weights (copy)
-    rotator: dict[str, torch.Tensor] | None  # dd3d rotator weights (copy)
+    clouds: tuple[Preview, ...]  # each method's synthetic clouds (:meth:`Method.preview`, copies)
+    rotator: dict[str, torch.Tensor] | None  # weights of the first method's trained rotator (copy), or None
+    rotator_iteration: int  # iterations of the method that rotator belongs to
 
     @classmethod
     def failed(cls, exc: BaseException) -> "Progress":
-        return cls(State.ERROR, one_line(exc), (), (), (), None, None, None, None, None)
+        return cls(State.ERROR, one_line(exc), (), (), (), (), None, 0)
 
 
 def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -242,8 +241,9 @@ class Trainer:
                 text = f"checkpoint saved to {path}"
             elif name == "runs":
                 text = self._save_runs(path, data, methods)
-            else:
-                text = self._export(path, data, methods["dd3d"])
+            else:  # the first method drawn at any resolution (DD3D), else the last one
+                shown = [m for m in methods.values() if m.regenerates] or list(methods.values())[-1:]
+                text = self._export(path, data, shown[0])
         except Exception as exc:  # noqa: BLE001 - reported to the caller, the engine keeps running
             future.set_exception(exc)
             return f"{name} failed: {one_line(exc)}"
@@ -263,12 +263,12 @@ class Trainer:
         points = self.resolution()
         synthetic = method.synthetic(points, torch.Generator().manual_seed(self.cfg.seed))
         write_synthetic_h5(path, synthetic, data.ctx.real.class_names)
-        return f"exported {len(synthetic.labels)} DD3D clouds x {points} points to {path}"
+        return f"exported {len(synthetic.labels)} {method.name.upper()} clouds x {points} points to {path}"
 
     def _save_runs(self, folder: Path, data: SharedData, methods: dict[str, Method]) -> str:
         """Write every method as a ``dd3d distill`` run folder ``folder/<method>`` (``config.yaml``,
         ``synthetic.h5`` at ``eval.resolution``, ``distill.json``, for DD3D ``generator.pt``), so that
-        ``dd3d render`` and ``dd3d-lab --run`` open what the lab distilled."""
+        ``dd3d-render`` and ``dd3d-lab --run`` open what the lab distilled."""
         from dd3d.config import dataset_label
         from dd3d.distill.run import CONFIG_FILE, SUMMARY_FILE
         from dd3d.io import save_checkpoint, write_json, write_text
@@ -298,18 +298,16 @@ class Trainer:
 
     def _publish(self, state: State, message: str, methods: dict[str, Method],
                  seconds: dict[str, float | None]) -> None:
-        gm, dd3d = methods.get("gm"), methods.get("dd3d")
+        rotators = [(len(m.losses), r) for m in methods.values() if (r := m.trained_rotator()) is not None]
         with torch.no_grad():
             progress = Progress(
                 state=state, message=message,
                 iterations=tuple(len(m.losses) for m in methods.values()),
                 losses=tuple(frozen(np.array(m.losses, dtype=np.float64)) for m in methods.values()),
                 seconds=tuple(seconds[n] for n in methods),
-                gm_points=None if gm is None else gm.points.detach().to("cpu", copy=True),
-                gm_parts=None if gm is None or gm.parts is None else gm.parts.to("cpu", copy=True),
-                partition=None if dd3d is None else dd3d.partition,
-                generator=None if dd3d is None else _cpu_copy(dd3d.generator.state_dict()),
-                rotator=None if dd3d is None else _cpu_copy(dd3d.rotator.state_dict()),
+                clouds=tuple(m.preview() for m in methods.values()),
+                rotator=_cpu_copy(rotators[0][1].state_dict()) if rotators else None,
+                rotator_iteration=rotators[0][0] if rotators else 0,
             )
         self.emit("progress", progress)
 

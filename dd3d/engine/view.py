@@ -3,11 +3,11 @@
 :class:`RealView` holds what every engine shows beside its synthetic clouds: the selected real cloud
 of a run's training split and its canonicalisation demo (random rotation -> PCA -> a rotator). The
 lab's view thread owns one :class:`ViewState`: after every training step, and at once after a
-selection or resolution change, it regenerates the selected DD3D cloud from a copy of the generator
-weights (:class:`~dd3d.engine.clouds.GeneratedClouds`), takes the selected GM cloud, runs the
-canonicalisation demo with the DD3D method's live rotator and builds a
-:class:`~dd3d.engine.snapshot.Snapshot`. Clouds are cached by what they depend on, so an unchanged
-cloud is the same object in consecutive snapshots.
+selection or resolution change, it takes the selected cloud of every method from the copy the
+method handed out (:meth:`dd3d.distill.base.Method.preview`: DD3D's regenerated from a copy of its
+generator at the resolution, GM's as trained), runs the canonicalisation demo with the live trained
+rotator and builds a :class:`~dd3d.engine.snapshot.Snapshot`. Clouds are cached by what they depend
+on, so an unchanged cloud is the same object in consecutive snapshots.
 """
 from __future__ import annotations
 
@@ -19,13 +19,19 @@ import torch
 
 from dd3d.config import Config, resolve_up_axis, rotator_kind
 from dd3d.distill.base import DistillContext
-from dd3d.engine.clouds import GeneratedClouds
 from dd3d.engine.snapshot import Cloud, MethodView, Mode, Snapshot, State, memory_bytes
 from dd3d.engine.training import Progress, SharedData
 from dd3d.nn.rotator import Rotator
+from dd3d.previews import Preview
 
 ROTATOR_LABELS = {"learned": "rotator (learned)", "fixed": "rotator (fixed sign)"}
 SIGN_FIX_LABEL = "sign fix (aligned data: no rotator trained)"
+
+
+def preview_cloud(preview: Preview, c: int, sample: int, points: int) -> Cloud | None:
+    """Sample ``sample`` of class ``c`` of ``preview`` as a read-only :class:`Cloud` (None when it has none)."""
+    arrays = preview.cloud(c, sample, points)
+    return None if arrays is None else Cloud.of(*arrays)
 
 
 def shown_rotator(cfg: Config, trained: Rotator | None = None) -> tuple[Rotator, str]:
@@ -121,7 +127,6 @@ class ViewState:
         self.data: SharedData | None = None
         self.progress: Progress | None = None
         self.real: RealView | None = None
-        self._generator: torch.nn.Module | None = None
         self._synthetic: dict[str, tuple[Any, Cloud]] = {}  # keyed by what the cloud depends on
 
     def apply(self, name: str, arg: Any) -> None:
@@ -137,8 +142,6 @@ class ViewState:
             if arg.state == State.ERROR and self.progress is not None:  # keep the last progress on screen
                 arg = dataclasses.replace(self.progress, state=State.ERROR, message=arg.message)
             self.progress = arg
-            if arg.generator is not None and self._generator is not None:
-                self._generator.load_state_dict(arg.generator)
             if arg.rotator is not None and self.real is not None and self._rotator_is_live():
                 self.real.rotator.load_state_dict(arg.rotator)
 
@@ -146,50 +149,29 @@ class ViewState:
         return rotator_kind(self.cfg) == "learned"
 
     def _build_modules(self, data: SharedData) -> None:
-        from dd3d.distill.dd3d import build_generator
-
-        cfg, ctx = self.cfg, data.ctx
-        if "dd3d" in data.methods:
-            g = cfg.distill.generator
-            self._generator = build_generator(ctx.num_classes, ctx.cpc, g.width, g.layers, g.omega0).eval()
-        rotator, label = shown_rotator(cfg)
-        self.real = RealView(cfg, ctx, data.device, rotator,
+        rotator, label = shown_rotator(self.cfg)
+        self.real = RealView(self.cfg, data.ctx, data.device, rotator,
                              "rotator (learned, live)" if self._rotator_is_live() else label)
 
     # ------------------------------------------------------------------------------- building
 
-    def _iteration(self, name: str) -> int:
-        p = self.progress
-        if p is None or name not in self.data.methods or not p.iterations:
-            return 0
-        return p.iterations[self.data.methods.index(name)]
-
-    def _synthetic_cloud(self, name: str, c: int, sample: int) -> Cloud | None:
-        """The selected synthetic cloud of ``name`` (GM: as trained; DD3D: regenerated at the resolution)."""
-        from dd3d.data.transforms import normalize_unit_sphere
-
-        p, ctx = self.progress, self.data.ctx
-        row = c * ctx.cpc + sample % ctx.cpc
-        key = (self._iteration(name), row, self.resolution if name == "dd3d" else 0)
+    def _synthetic_cloud(self, i: int, c: int, sample: int) -> Cloud | None:
+        """The selected synthetic cloud of method ``i`` from its preview (regenerated at the resolution
+        when the method has a generator, else as trained)."""
+        p, name = self.progress, self.data.methods[i]
+        preview = p.clouds[i]
+        key = (p.iterations[i], c, sample % self.data.ctx.cpc, self.resolution if preview.regenerates else 0)
         cached = self._synthetic.get(name)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        if name == "gm" and p.gm_points is not None:
-            parts = None if p.gm_parts is None else p.gm_parts[row].numpy()
-            cloud = Cloud.of(normalize_unit_sphere(p.gm_points[row:row + 1])[0].numpy(), parts)
-        elif name == "dd3d" and self._generator is not None:
-            cloud = GeneratedClouds(self._generator, p.partition, ctx.num_classes, ctx.cpc).cloud(c, sample,
-                                                                                                  self.resolution)
-        else:
-            return None
-        self._synthetic[name] = (key, cloud)
-        return cloud
+        if cached is None or cached[0] != key:
+            cached = (key, preview_cloud(preview, c, sample, self.resolution))
+            self._synthetic[name] = cached
+        return cached[1]
 
     def _method_views(self, c: int, sample: int) -> tuple[MethodView, ...]:
         p = self.progress
         if p is None or not p.iterations:
             return ()
-        return tuple(MethodView(name, p.iterations[i], p.losses[i], p.seconds[i], self._synthetic_cloud(name, c, sample))
+        return tuple(MethodView(name, p.iterations[i], p.losses[i], p.seconds[i], self._synthetic_cloud(i, c, sample))
                      for i, name in enumerate(self.data.methods))
 
     def snapshot(self, seq: int, final: bool) -> Snapshot:
@@ -200,5 +182,5 @@ class ViewState:
         message = p.message if p is not None else ""
         if self.real is None:  # failed while loading: nothing to show but the message
             return bare_snapshot(seq, state, message, self.cfg, self.resolution)
-        version = self._iteration("dd3d") if self._rotator_is_live() else 0
+        version = p.rotator_iteration if p is not None and self._rotator_is_live() else 0
         return self.real.snapshot(seq, state, message, self.selection, self.resolution, self._method_views, version)

@@ -1,8 +1,11 @@
-"""The synthetic clouds of one panel: regenerated from a DD3D generator at any resolution, or as stored.
+"""What a method shows of its synthetic set: clouds regenerated from a generator at any resolution,
+or stored clouds at their size.
 
-Both kinds answer :meth:`cloud` (the selected class and sample, as a read-only
-:class:`~dd3d.engine.snapshot.Cloud`) and :meth:`full_set` (every cloud, for an export), so the lab's
-DD3D panel, a finished run folder and a watched checkpoint are shown by the same code.
+Both kinds answer :meth:`cloud` (the points and part labels of one class's sample) and
+:meth:`full_set` (every cloud, for an export), so the lab's panels, a finished run folder and a
+watched checkpoint are shown by the same code. A method hands one out with
+:meth:`dd3d.distill.base.Method.preview`: a copy that another thread may read while the method
+keeps training.
 """
 from __future__ import annotations
 
@@ -11,11 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dd3d.synthetic import SyntheticSet, generated_set
-from dd3d.engine.snapshot import Cloud
 from dd3d.nn.partition import NoisePartition
+from dd3d.synthetic import SyntheticSet, generated_set
 
 DISPLAY_SEED = 0  # noise of displayed DD3D clouds: fixed, so only the weights change them
+
+#: one cloud's points (N, 3) float32 and part labels (N,) or None
+Arrays = tuple[np.ndarray, np.ndarray | None]
 
 
 @dataclass(frozen=True)
@@ -31,14 +36,14 @@ class GeneratedClouds:
     regenerates = True
 
     @torch.no_grad()
-    def cloud(self, c: int, sample: int, points: int) -> Cloud:
+    def cloud(self, c: int, sample: int, points: int) -> Arrays:
         from dd3d.data.transforms import normalize_unit_sphere
         from dd3d.nn.partition import generate_labelled
 
         row = torch.tensor([c * self.cpc + sample % self.cpc])
         clouds, parts = generate_labelled(self.generator, self.partition, row, self.cpc, points,
                                           torch.Generator().manual_seed(DISPLAY_SEED))
-        return Cloud.of(normalize_unit_sphere(clouds)[0].numpy(), None if parts is None else parts[0].numpy())
+        return normalize_unit_sphere(clouds)[0].numpy(), None if parts is None else parts[0].numpy()
 
     def full_set(self, points: int) -> SyntheticSet:
         return generated_set(self.generator, self.partition, self.num_classes, self.cpc, points,
@@ -58,17 +63,16 @@ class StoredClouds:
         """Clouds of the most populous class."""
         return int(np.bincount(self.synthetic.labels).max()) if len(self.synthetic.labels) else 0
 
-    def cloud(self, c: int, sample: int, points: int) -> Cloud | None:
+    def cloud(self, c: int, sample: int, points: int) -> Arrays | None:
         """The ``sample`` mod n-th of the n clouds labelled ``c`` (None when the set has none); ``points`` is ignored."""
         rows = np.flatnonzero(self.synthetic.labels == c)
         if len(rows) == 0:
             return None
         row = rows[sample % len(rows)]
-        parts = None if self.synthetic.parts is None else self.synthetic.parts[row]
-        return Cloud.of(self.synthetic.points[row], parts)
+        return self.synthetic.points[row], None if self.synthetic.parts is None else self.synthetic.parts[row]
 
     def full_set(self, points: int) -> SyntheticSet:
         return self.synthetic
 
 
-PanelClouds = GeneratedClouds | StoredClouds
+Preview = GeneratedClouds | StoredClouds
