@@ -98,6 +98,18 @@ def test_schedules_follow_the_run_length(monkeypatch: pytest.MonkeyPatch) -> Non
     assert build_method("dd3d", build_context(cfg, CPU)).scheduler.step_size == 2
 
 
+WARM = ["distill.generator.init=real", "distill.generator.init_steps=3"]
+
+
+@pytest.mark.parametrize("extra, lr", [([], 1e-3), (WARM, 1e-4), (["distill.generator.init=real",
+                                                                 "distill.generator.init_steps=0"], 1e-3),
+                                       ([*WARM, "distill.lr=0.002"], 2e-3)],
+                         ids=["noise", "warm", "warm-without-steps", "distill-lr-wins"])
+def test_matching_after_a_warm_start_uses_the_warm_rate(extra: list[str], lr: float) -> None:
+    method = build_method("dd3d", build_context(tiny("distill.method=dd3d", *extra), CPU))
+    assert method.optimizer.param_groups[0]["lr"] == pytest.approx(lr)
+
+
 def test_chamfer_distance_by_hand_and_its_part_restriction() -> None:
     a = torch.tensor([[[0.0, 0, 0], [1, 0, 0]]])
     b = torch.tensor([[[0.0, 0, 0], [3, 0, 0], [1, 0, 0]]])

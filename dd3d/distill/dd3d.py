@@ -5,7 +5,8 @@ Classification objective, paper Eq. 13:
 with ε ~ U(0, 1) resampled at every call, so the same weights produce clouds of any resolution.
 Segmentation (Eq. 14): every point's part label is the segment of [0, 1] its noise falls in
 (:class:`dd3d.nn.partition.NoisePartition`, proportions from the training split).
-Optimiser: Adam (lr ``distill.adam_lr`` 1e-3, wd 5e-4, Table 7) on generator and rotator, StepLR ×``lr_gamma`` every
+Optimiser: Adam (lr ``distill.adam_lr`` 1e-3, wd 5e-4, Table 7; after a warm start ``generator.warm_lr``,
+beyond the paper) on generator and rotator, StepLR ×``lr_gamma`` every
 ``lr_step`` iterations (null: once, at half of ``distill.iterations``, as the authors' release).
 """
 from __future__ import annotations
@@ -44,7 +45,9 @@ class DD3D(GradientMatching):
         d = ctx.cfg.distill
         g = d.generator
         self.generator = build_generator(ctx.num_classes, ctx.cpc, g.width, g.layers, g.omega0).to(ctx.device)
-        self._optimizer = torch.optim.Adam([*self.generator.parameters(), *self.rotator.parameters()], lr=adam_lr(d),
+        warm = g.init == "real" and g.init_steps > 0
+        lr = g.warm_lr if warm and d.lr is None else adam_lr(d)
+        self._optimizer = torch.optim.Adam([*self.generator.parameters(), *self.rotator.parameters()], lr=lr,
                                            weight_decay=d.weight_decay)
         step = d.lr_step if d.lr_step is not None else half(d.iterations)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self._optimizer, step_size=step, gamma=d.lr_gamma)
