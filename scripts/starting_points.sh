@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Make trained starting points for assets/runs: built-in shapes, DD3D (warm-started from the herding
 # clouds) and GM, cpc 1 and 10, 20 iterations of 10 matching steps (200 updates), 256 training points,
-# stored at 512 points (DD3D regenerates at any resolution). Resumable: finished folders are kept.
-# Not shipped yet: with these settings matching undoes DD3D's warm start (docs/results.md, reference benchmark).
+# stored at 512 points (DD3D regenerates at any resolution; after the warm start it matches at
+# distill.generator.warm_lr, which keeps the fitted shapes). Resumable: finished folders are kept.
 # Open one with: dd3d-lab --run assets/runs/shapes-dd3d-cpc1 --run assets/runs/shapes-gm-cpc1
 set -euo pipefail
 cd "$(dirname "$0")/.."
