@@ -21,6 +21,8 @@ Both return ``{weight: (groups, *weight.shape)}`` for the backbone's multi-dimen
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -36,17 +38,35 @@ def applies(task: Task, net: nn.Module) -> bool:
     return task.kind == "classification" and isinstance(getattr(net, "backbone", None), PointNet)
 
 
+class Moments(NamedTuple):
+    """Per-cloud statistics of a kernel-1 layer's output ``inputs @ weightᵀ`` over the points (dim 1 of
+    channels-last (N, P, C)), from the input's: mean μ_x Wᵀ and variance diag(W Σ_x Wᵀ) (the layer's
+    bias cancels in the InstanceNorm after it)."""
+
+    centred: torch.Tensor  #: inputs − μ_x, (N, P, in)
+    input_mean: torch.Tensor  #: μ_x, (N, 1, in)
+    spread: torch.Tensor  #: Σ_x Wᵀ, (N, in, out)
+    scale: torch.Tensor  #: 1/σ of the output, (N, 1, out)
+
+    @classmethod
+    def of(cls, inputs: torch.Tensor, weight: torch.Tensor) -> "Moments":
+        mean = inputs.mean(dim=1, keepdim=True)
+        centred = inputs - mean
+        spread = torch.matmul(torch.bmm(centred.transpose(1, 2), centred) / inputs.shape[1], weight.t())
+        scale = torch.rsqrt((spread * weight.t()).sum(dim=1, keepdim=True) + EPS)
+        return cls(centred, mean, spread, scale)
+
+    def output_mean(self, weight: torch.Tensor) -> torch.Tensor:
+        """μ of the output (without the bias), (N, 1, out)."""
+        return self.input_mean @ weight.t()
+
+
 def _normalised_layer(inputs: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """InstanceNorm(inputs @ weightᵀ) over the points (dim 1) of channels-last (N, P, C) in one product:
-    the output's mean and variance come from the input's (μ_x Wᵀ and the rows of W Σ_x Wᵀ), so the
-    per-cloud scale and shift fold into the weights (the layer's bias cancels in the norm).
-    Returns (normalised (N, P, out), 1/σ (N, 1, out))."""
-    mean = inputs.mean(dim=1, keepdim=True)
-    centred = inputs - mean
-    covariance = torch.bmm(centred.transpose(1, 2), centred) / inputs.shape[1]
-    var = (torch.matmul(covariance, weight.t()) * weight.t()).sum(dim=1, keepdim=True)
-    scale = torch.rsqrt(var + EPS)
-    return torch.baddbmm(-(mean @ weight.t()) * scale, inputs, weight.t() * scale), scale
+    """InstanceNorm(inputs @ weightᵀ) in one product: the per-cloud scale and shift (:class:`Moments`)
+    fold into the weights. Returns (normalised (N, P, out), 1/σ (N, 1, out))."""
+    moments = Moments.of(inputs, weight)
+    scale = moments.scale
+    return torch.baddbmm(-moments.output_mean(weight) * scale, inputs, weight.t() * scale), scale
 
 
 def _norm_relu_backward(grad: torch.Tensor, normed: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -82,18 +102,32 @@ def analytic_gradients(net: nn.Module, points: torch.Tensor, labels: torch.Tenso
         normed, scale = _normalised_layer(inputs[-1], weight)
         norms.append((normed, scale))
         inputs.append(normed.clamp_min(0))
-    normed, scale = _normalised_layer(inputs[-1], weights[2])  # (N, P, 1024): the last norm, no ReLU
-    pooled, where = normed.max(dim=1)  # = (max − μ)/σ
+    # the last layer (N, P, 1024) is only max-pooled: its normalised values are never materialised
+    hidden, weight = inputs[-1], weights[2]
+    moments = Moments.of(hidden, weight)
+    scale = moments.scale.squeeze(1)
+    top, where = torch.matmul(hidden, weight.t()).max(dim=1)
+    pooled = (top - moments.output_mean(weight).squeeze(1)) * scale  # = max_p (out_p − μ)/σ
     logits = backbone.fc(pooled)
     grad_logits = torch.softmax(logits, dim=1)
     grad_logits[torch.arange(size, device=x.device), labels] -= 1
     grad_logits /= per_group
     grads = {backbone.fc.weight: _grouped_outer(grad_logits, pooled, groups)}
-    # pooled = max_p n_p with n = (out − μ)·s: ∂/∂out_p = g·s·(δ_p,argmax − 1/P − pooled·n_p/P)
-    grad_pooled = (grad_logits @ backbone.fc.weight) * scale.squeeze(1)
-    grad_out = torch.addcmul((grad_pooled / -count).unsqueeze(1), normed, (grad_pooled * pooled / -count).unsqueeze(1))
-    grad_out.scatter_add_(1, where.unsqueeze(1), grad_pooled.unsqueeze(1))
-    for layer in (2, 1, 0):
+    # ∂L/∂out_p = g·(δ_p,argmax − 1/P) − v·(out_p − μ) with g = ∂L/∂pooled·s, v = g·pooled·s/P; and
+    # Σ_p (out_p − μ) ⊗ h_p = P·(Σ_h Wᵀ)ᵀ, Σ_p (out_p − μ)_i W_i = (h_p − μ_h)·Wᵀ diag(v) W: no (N, P, 1024) tensor
+    grad = (grad_logits @ backbone.fc.weight) * scale
+    coefficient = grad * pooled * scale  # P·v
+    at_max = torch.gather(hidden, 1, where.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))  # (N, 1024, 128)
+    peaks = (grad.unsqueeze(-1) * at_max).unflatten(0, (groups, per_group)).sum(dim=1)
+    spreads = (coefficient.unsqueeze(1) * moments.spread).unflatten(0, (groups, per_group)).sum(dim=1)
+    grads[backbone.conv3.weight] = (peaks - _grouped_outer(grad, moments.input_mean, groups)
+                                    - spreads.transpose(1, 2)).unsqueeze(-1)
+    grad_hidden = torch.zeros_like(hidden).scatter_add_(1, where.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]),
+                                                         grad.unsqueeze(-1) * weight)
+    grad_hidden -= ((grad @ weight) / count).unsqueeze(1)
+    grad_hidden -= torch.bmm(moments.centred, torch.matmul(weight.t() * (coefficient / count).unsqueeze(1), weight))
+    grad_out = _norm_relu_backward(grad_hidden, *norms[1])
+    for layer in (1, 0):
         grads[convs[layer].weight] = _grouped_outer(grad_out, inputs[layer], groups).unsqueeze(-1)
         if layer:
             grad_out = _norm_relu_backward(torch.matmul(grad_out, weights[layer]), *norms[layer - 1])
