@@ -118,7 +118,8 @@ def child(spec: dict) -> dict:
         seconds.append(time.perf_counter() - start)
         cpu_seconds.append(time.process_time() - cpu)
     result = {"seconds": seconds, "cpu_seconds": cpu_seconds, "losses": losses,
-              "peak_bytes": max(status_bytes("VmHWM") - before, 0), "data": ctx.real.source, "classes": ctx.num_classes, "threads": torch.get_num_threads()}
+              "peak_bytes": max(status_bytes("VmHWM") - before, 0), "data": ctx.real.source,
+              "classes": ctx.num_classes, "threads": torch.get_num_threads()}
     if spec.get("profile"):
         result["profile"] = top_operators(lambda: method.step(spec["iterations"]))
     return result

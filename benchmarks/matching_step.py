@@ -45,7 +45,8 @@ def release_logits(net: torch.nn.Module, points: torch.Tensor) -> torch.Tensor:
     return net.fc(F.instance_norm(net.conv3(x)).amax(dim=2))
 
 
-def release_gradients(net: torch.nn.Module, points: torch.Tensor, c: int, create_graph: bool) -> tuple[torch.Tensor, ...]:
+def release_gradients(net: torch.nn.Module, points: torch.Tensor, c: int,
+                      create_graph: bool) -> tuple[torch.Tensor, ...]:
     """The release's gradient of the class-``c`` loss: plain autograd w.r.t. every parameter (biases too)."""
     labels = torch.full((len(points),), c, device=points.device)
     return torch.autograd.grad(F.cross_entropy(release_logits(net, points), labels), list(net.parameters()),

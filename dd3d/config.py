@@ -363,7 +363,9 @@ class DistillConfig:
     """Gradient matching of the classification PointNet: ``loop`` computes each class's real and synthetic
     gradients in turn (least memory; faster on CPU); ``batched`` all classes of an outer step in one
     forward/backward per side (per-class weight gradients as grouped products, TF32 allowed on CUDA);
-    ``auto`` = batched on CUDA, loop on the CPU. Other backbones and per-part segmentation steps loop.
+    ``auto`` = batched on CUDA, loop on the CPU. Other backbones and per-part segmentation steps loop. Batched
+    sums are float32, not class by class in float64, so under torchrun they depend on the split of the
+    classes to float rounding.
     """
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     tm: TrajectoryConfig = field(default_factory=TrajectoryConfig)

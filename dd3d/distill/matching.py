@@ -136,7 +136,7 @@ def batched_distance(net: nn.Module, params: list[nn.Parameter], classes: Sequen
     if real_grad == "analytic":
         g_real = analytic_gradients(net, real_points, labels(real), len(classes))
     else:
-        g_real = {w: g.detach() for w, g in grouped_gradients(net, real_points, labels(real), len(classes), False).items()}
+        g_real = grouped_gradients(net, real_points, labels(real), len(classes), create_graph=False)
     g_syn = grouped_gradients(net, torch.cat(syn), labels(syn), len(classes), create_graph=True)
     # rows of different classes are independent in the distance: stack the classes as more rows
     return layerwise_distance([g_real[p].flatten(0, 1) for p in params], [g_syn[p].flatten(0, 1) for p in params])
@@ -205,7 +205,8 @@ class GradientMatching(Method, abc.ABC):
                 real.append(ctx.real_batch(c)[0])
                 syn.append(self.synthetic_batch(c)[0])
         with tf32(ctx.device):
-            distance = batched_distance(net, matched_parameters(net), self.classes, real, syn, ctx.cfg.distill.real_grad)
+            distance = batched_distance(net, matched_parameters(net), self.classes, real, syn,
+                                        ctx.cfg.distill.real_grad)
             grads = torch.autograd.grad(distance, params, allow_unused=True)
         return [None if g is None else g.double() for g in grads], distance.detach().double()
 

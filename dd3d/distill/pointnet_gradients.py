@@ -9,8 +9,10 @@ rows k·n … k·n + n − 1 of the batch (``groups`` equal blocks):
   one Linear, so its weight gradients are a few matrix products written out by hand, channels last: the
   InstanceNorm backward r·(g − mean(g) − n·mean(g·n)), the max-pool backward a scatter into each channel's
   arg-max point (the single index of ``torch.max``, as the release's ``torch.max(x, 2)``; ``amax`` would
-  split a tie evenly), and the last norm's backward folded into the same tensor as the scatter. Nothing
-  records a graph, and the weight gradients of a block are one ``bmm`` per layer.
+  split a tie evenly). The InstanceNorm statistics come from the previous layer's covariance, so scale
+  and shift fold into one product per layer, and the last (1024-channel, only max-pooled) layer's
+  backward is taken from that covariance too: its normalised output and its gradient are never
+  formed. Nothing records a graph; the weight gradients of a block of classes are grouped products.
 - :func:`grouped_gradients`, any side (``create_graph`` for the synthetic one): one autograd pass from
   the summed loss to every layer's *output*, then per-class weight gradients as one grouped product of
   output gradients and layer inputs. Classification PointNet treats every cloud independently (no
@@ -114,16 +116,17 @@ def analytic_gradients(net: nn.Module, points: torch.Tensor, labels: torch.Tenso
     grad_logits /= per_group
     grads = {backbone.fc.weight: _grouped_outer(grad_logits, pooled, groups)}
     # ∂L/∂out_p = g·(δ_p,argmax − 1/P) − v·(out_p − μ) with g = ∂L/∂pooled·s, v = g·pooled·s/P; and
-    # Σ_p (out_p − μ) ⊗ h_p = P·(Σ_h Wᵀ)ᵀ, Σ_p (out_p − μ)_i W_i = (h_p − μ_h)·Wᵀ diag(v) W: no (N, P, 1024) tensor
+    # Σ_p (out_p − μ) ⊗ h_p = P·(Σ_h Wᵀ)ᵀ and Σ_i (out_p − μ)_i v_i W_i = (h_p − μ_h)·Wᵀ diag(v) W, so no
+    # (N, P, 1024) gradient tensor is formed
     grad = (grad_logits @ backbone.fc.weight) * scale
     coefficient = grad * pooled * scale  # P·v
-    at_max = torch.gather(hidden, 1, where.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))  # (N, 1024, 128)
+    index = where.unsqueeze(-1).expand(-1, -1, hidden.shape[-1])  # each channel's arg-max point, (N, 1024, 128)
+    at_max = torch.gather(hidden, 1, index)
     peaks = (grad.unsqueeze(-1) * at_max).unflatten(0, (groups, per_group)).sum(dim=1)
     spreads = (coefficient.unsqueeze(1) * moments.spread).unflatten(0, (groups, per_group)).sum(dim=1)
     grads[backbone.conv3.weight] = (peaks - _grouped_outer(grad, moments.input_mean, groups)
                                     - spreads.transpose(1, 2)).unsqueeze(-1)
-    grad_hidden = torch.zeros_like(hidden).scatter_add_(1, where.unsqueeze(-1).expand(-1, -1, hidden.shape[-1]),
-                                                         grad.unsqueeze(-1) * weight)
+    grad_hidden = torch.zeros_like(hidden).scatter_add_(1, index, grad.unsqueeze(-1) * weight)
     grad_hidden -= ((grad @ weight) / count).unsqueeze(1)
     grad_hidden -= torch.bmm(moments.centred, torch.matmul(weight.t() * (coefficient / count).unsqueeze(1), weight))
     grad_out = _norm_relu_backward(grad_hidden, *norms[1])
@@ -142,10 +145,15 @@ def grouped_gradients(net: nn.Module, points: torch.Tensor, labels: torch.Tensor
     loss = F.cross_entropy(taps[-1][2], labels, reduction="sum") / (len(points) // groups)
     outputs = torch.autograd.grad(loss, [out for _, _, out in taps], create_graph=create_graph)
     grads = {}
-    for (weight, inputs, _), grad in zip(taps, outputs):
-        if grad.ndim == 3:  # a convolution, channels first (N, C, P): summed over the points too
-            grads[weight] = torch.einsum("knop,knip->koi", grad.unflatten(0, (groups, -1)),
-                                         inputs.unflatten(0, (groups, -1))).unsqueeze(-1)
-        else:
-            grads[weight] = _grouped_outer(grad, inputs, groups)
+    with torch.set_grad_enabled(create_graph):
+        for (weight, inputs, _), grad in zip(taps, outputs):
+            grads[weight] = _tap_gradient(grad, inputs, groups)
     return grads
+
+
+def _tap_gradient(grad: torch.Tensor, inputs: torch.Tensor, groups: int) -> torch.Tensor:
+    """Per-group weight gradient of one layer from its output gradient and its input."""
+    if grad.ndim == 3:  # a convolution, channels first (N, C, P): summed over the points too
+        return torch.einsum("knop,knip->koi", grad.unflatten(0, (groups, -1)),
+                            inputs.unflatten(0, (groups, -1))).unsqueeze(-1)
+    return _grouped_outer(grad, inputs, groups)
