@@ -30,12 +30,11 @@ by self CPU time over the second.
 """
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from typing import TYPE_CHECKING, Callable
 
-from benchmarks.harness import REPO, profile_of, profile_parser, run_child
+from benchmarks.harness import REPO, profile_of, profile_parser, run_child, served_child
 from dd3d.provenance import command, machine
 
 if TYPE_CHECKING:
@@ -158,8 +157,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="top operators of one dd3d-lab iteration instead")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per variant (0: torch's default)")
     args = parser.parse_args()
-    if args.child:
-        print(json.dumps(child(json.loads(args.child))))
+    if served_child(args, child):
         return
     profile = PROFILES[profile_of(parser, args)]
     if args.profile:
