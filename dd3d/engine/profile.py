@@ -14,6 +14,9 @@ LAB_PROFILE: tuple[str, ...] = (
     "distill.outer_loop=1",
     "distill.inner_loop=1",
     "distill.generator.width=128",
+    # the analytic real gradient makes the lab's DD3D loss curve go missing from tests/test_viewer.py's
+    # screenshot in most runs of that file (not understood yet; docs/results.md "Matching speed")
+    "distill.real_grad=autograd",
 )
 #: torch threads on the CPU when the config leaves ``threads`` at 0 (a core stays free for the window)
 LAB_CPU_THREADS = 1
