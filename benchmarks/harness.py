@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,6 +32,15 @@ def profile_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str
     if not (args.quick or args.paper):
         parser.error("choose --quick or --paper")
     return "quick" if args.quick else "paper"
+
+
+def served_child(args: argparse.Namespace, child: Callable[[dict], dict]) -> bool:
+    """Whether this run is a measurement child (``--child SPEC``); if so, ``child(SPEC)`` has run and
+    its result is printed as the JSON line :func:`run_child` reads."""
+    if not getattr(args, "child", None):
+        return False
+    print(json.dumps(child(json.loads(args.child))))
+    return True
 
 
 def rerun_command() -> list[str]:

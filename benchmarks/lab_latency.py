@@ -39,27 +39,12 @@ import sys
 import time
 
 import numpy as np
-from benchmarks.labtools import (CONFIG, FOREVER, WARM_UP_ITERATIONS, TickClock, ensure_display, open_lab, percentile,
-                      run_driven, scripted_change, wait_warm)
+from benchmarks.labtools import (CONFIG, FOREVER, TickClock, engine_speed, ensure_display, open_lab, percentile,
+                                 run_driven, scripted_change, wait_warm)
 
-from dd3d.engine import Engine, load_lab_config, memory_bytes
+from dd3d.engine import memory_bytes
 from dd3d.provenance import command, machine
 from viewer.app import DEFAULT_RENDERER, RENDERERS
-
-
-def engine_speed(seconds: float, overrides: list[str]) -> dict[str, float]:
-    """Iterations per second of each method with no window (after warm-up)."""
-    engine = Engine(load_lab_config(CONFIG, overrides), pause_at=FOREVER).start()
-    first = engine.snapshots.wait_until(lambda s: s.iteration >= WARM_UP_ITERATIONS, 300)
-    if first is None:
-        raise SystemExit(f"engine did not start: {engine.snapshots.latest()}")
-    began = time.perf_counter()
-    time.sleep(seconds)
-    last = engine.snapshots.latest()
-    elapsed = time.perf_counter() - began
-    engine.stop()
-    speed = {m.name: (m.iteration - first.method(m.name).iteration) / elapsed for m in last.methods}
-    return {**speed, "device": last.device}
 
 
 def bare_window(seconds: float, renderer: str, warm_up: float = 3.0) -> dict[str, float]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 
 from benchmarks.harness import REPO, rerun_command
-from dd3d.engine import Snapshot, State, load_lab_config
+from dd3d.engine import Engine, Snapshot, State, load_lab_config
 
 if TYPE_CHECKING:
     from viewer.app import LabApp
@@ -158,3 +158,19 @@ def scripted_change(app: "LabApp", step: int) -> Change:
 
     app.call(apply).result(30)
     return change
+
+
+def engine_speed(seconds: float, overrides: Sequence[str]) -> dict[str, float]:
+    """Iterations per second of each lab method with no window (after warm-up); ``device`` describes
+    where the engine ran."""
+    engine = Engine(load_lab_config(CONFIG, overrides), pause_at=FOREVER).start()
+    first = engine.snapshots.wait_until(lambda s: s.iteration >= WARM_UP_ITERATIONS, 300)
+    if first is None:
+        raise SystemExit(f"engine did not start: {engine.snapshots.latest()}")
+    began = time.perf_counter()
+    time.sleep(seconds)
+    last = engine.snapshots.latest()
+    elapsed = time.perf_counter() - began
+    engine.stop()
+    speed = {m.name: (m.iteration - first.method(m.name).iteration) / elapsed for m in last.methods}
+    return {**speed, "device": last.device}

@@ -5,9 +5,10 @@
 
 The reference is the plain per-class loop of the released code: PointNet with InstanceNorm then
 max-pool, gradients of every parameter (biases included, then ignored by the distance), glibc's
-default allocator. Ours (dd3d.distill.matching): the fused InstanceNorm/max-pool identity, gradients of
-multi-dimensional weights only (1-D tensors add 0 to the distance), and glibc told to keep freed
-blocks (dd3d.device.keep_freed_memory). Both compute the loss on the same network, real batches and
+default allocator. Ours (dd3d.distill.matching): the real-data gradient written out by hand
+(``distill.real_grad: analytic``, dd3d.distill.pointnet_gradients), the fused InstanceNorm/max-pool
+identity on the synthetic side, gradients of multi-dimensional weights only (1-D tensors add 0 to the
+distance), and glibc told to keep freed blocks (dd3d.device.keep_freed_memory). Both compute the loss on the same network, real batches and
 synthetic clouds; the script checks the losses agree within 1e-4 and prints time per step and ratio.
 """
 from __future__ import annotations
@@ -21,35 +22,42 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from dd3d.config import load_config
+from dd3d.config import DistillConfig, load_config
 from dd3d.data import load_train_split, prepare_at
 from dd3d.device import keep_freed_memory
 from dd3d.distill.matching import class_distance, layerwise_distance, matched_parameters
 from dd3d.errors import DD3DError
-from dd3d.models.pointnet import PointNet
+from dd3d.models import build_network
+from dd3d.nn.rotator import Rotator
 from dd3d.provenance import command, machine
 from dd3d.train import Task
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-class ReferencePointNet(PointNet):
-    """PointNet as the released code computes it: normalise the (B, 1024, P) tensor, then max-pool."""
+def release_logits(net: torch.nn.Module, points: torch.Tensor) -> torch.Tensor:
+    """PointNet's logits as the released code computes them: normalise the (B, 1024, P) tensor, then
+    max-pool (``net`` a PointNet, or a rotator-wrapped one)."""
+    if hasattr(net, "backbone"):
+        net, points = net.backbone, net.rotator(points)
+    x = F.relu(F.instance_norm(net.conv1(points.transpose(1, 2))))
+    x = F.relu(F.instance_norm(net.conv2(x)))
+    return net.fc(F.instance_norm(net.conv3(x)).amax(dim=2))
 
-    def embed(self, points: torch.Tensor) -> torch.Tensor:
-        x = F.relu(F.instance_norm(self.conv1(points.transpose(1, 2))))
-        x = F.relu(F.instance_norm(self.conv2(x)))
-        return F.instance_norm(self.conv3(x)).amax(dim=2)
+
+def release_gradients(net: torch.nn.Module, points: torch.Tensor, c: int,
+                      create_graph: bool) -> tuple[torch.Tensor, ...]:
+    """The release's gradient of the class-``c`` loss: plain autograd w.r.t. every parameter (biases too)."""
+    labels = torch.full((len(points),), c, device=points.device)
+    return torch.autograd.grad(F.cross_entropy(release_logits(net, points), labels), list(net.parameters()),
+                               create_graph=create_graph)
 
 
 def reference_loss(net: torch.nn.Module, real: list[torch.Tensor], syn: list[torch.Tensor]) -> torch.Tensor:
-    params = list(net.parameters())
     total = 0.0
     for c, (r, s) in enumerate(zip(real, syn)):
-        yr, ys = torch.full((len(r),), c), torch.full((len(s),), c)
-        g_real = [g.detach() for g in torch.autograd.grad(F.cross_entropy(net(r), yr), params)]
-        g_syn = torch.autograd.grad(F.cross_entropy(net(s), ys), params, create_graph=True)
-        total = total + layerwise_distance(g_real, g_syn)
+        g_real = [g.detach() for g in release_gradients(net, r, c, create_graph=False)]
+        total = total + layerwise_distance(g_real, release_gradients(net, s, c, create_graph=True))
     return total
 
 
@@ -58,7 +66,9 @@ def ours_loss(net: torch.nn.Module, real: list[torch.Tensor], syn: list[torch.Te
     (the shipped step takes each class's gradient separately: the same work, less memory)."""
     params = matched_parameters(net)
     task = Task("classification", len(real))
-    return sum(class_distance(task, net, params, c, (r, None), (s, None)) for c, (r, s) in enumerate(zip(real, syn)))
+    real_grad = DistillConfig().real_grad
+    return sum(class_distance(task, net, params, c, (r, None), (s, None), real_grad=real_grad)
+               for c, (r, s) in enumerate(zip(real, syn)))
 
 
 def timed_step(loss_fn: Callable, net: torch.nn.Module, real: list[torch.Tensor], syn_leaf: torch.Tensor,
@@ -106,8 +116,8 @@ def main() -> None:
         syn.append(clouds[args.real:])
     syn_leaf = torch.cat(syn).clone().requires_grad_(True)
     torch.manual_seed(0)
-    ref_net = ReferencePointNet(args.classes)
-    our_net = PointNet(args.classes)
+    ref_net = build_network("pointnet", "classification", args.classes, Rotator("none"))
+    our_net = build_network("pointnet", "classification", args.classes, Rotator("none"))
     our_net.load_state_dict(ref_net.state_dict())
 
     rows = []

@@ -414,6 +414,20 @@ class DistillConfig:
     """
     sgd_lr: SGDRatesConfig = field(default_factory=SGDRatesConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    real_grad: Literal["analytic", "autograd"] = "analytic"
+    """How the (detached) gradient of the real clouds' loss is computed while gradient matching: ``analytic``
+    writes out the weight gradients of the classification PointNet (no autograd graph; same values to
+    float rounding, faster on CPU; other backbones and segmentation use autograd); ``autograd``: one
+    autograd pass per class. See docs/results.md "Matching speed".
+    """
+    class_batching: Literal["auto", "loop", "batched"] = "auto"
+    """Gradient matching of the classification PointNet: ``loop`` computes each class's real and synthetic
+    gradients in turn (least memory; faster on CPU); ``batched`` all classes of an outer step in one
+    forward/backward per side (per-class weight gradients as grouped products, TF32 allowed on CUDA);
+    ``auto`` = batched on CUDA, loop on the CPU. Other backbones and per-part segmentation steps loop. Batched
+    sums are float32, not class by class in float64, so under torchrun they depend on the split of the
+    classes to float rounding.
+    """
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     tm: TrajectoryConfig = field(default_factory=TrajectoryConfig)
     sadm: SADMConfig = field(default_factory=SADMConfig)

@@ -1,9 +1,11 @@
 """Device selection: ``auto`` picks CUDA when present, else the CPU."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import sys
+from typing import Iterator
 
 import torch
 
@@ -48,6 +50,21 @@ def resolve_device(name: str, threads: int = 0) -> torch.device:
     if device.type == "cpu":
         keep_freed_memory()
     return device
+
+
+@contextlib.contextmanager
+def tf32(device: torch.device) -> Iterator[None]:
+    """Inside the block, CUDA float32 matrix products and convolutions may use TF32 (10-bit mantissa
+    inputs, float32 accumulation); the previous settings are restored after. No-op off CUDA."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def describe(device: torch.device) -> str:

@@ -28,8 +28,10 @@ from torch import nn
 
 from dd3d.config import LoopSchedule
 from dd3d.data.transforms import normalize_unit_sphere
+from dd3d.device import tf32
 from dd3d.distill import distributed
 from dd3d.distill.base import DistillContext, Method
+from dd3d.distill.pointnet_gradients import analytic_gradients, applies, grouped_gradients
 from dd3d.train import Task
 
 # first element of the random-stream keys (DistillContext.drawing)
@@ -87,19 +89,53 @@ def term_gradients(task: Task, net: nn.Module, params: list[nn.Parameter], point
             for i, loss in enumerate(losses)]
 
 
+def real_gradients(task: Task, net: nn.Module, params: list[nn.Parameter], points: torch.Tensor, c: int,
+                   parts: torch.Tensor | None, terms: Sequence[int | None],
+                   method: str = "autograd") -> list[tuple[torch.Tensor, ...] | None]:
+    """:func:`term_gradients` of the real clouds, detached; with ``method`` 'analytic' the whole-cloud
+    term of the classification PointNet is written out instead
+    (:func:`dd3d.distill.pointnet_gradients.analytic_gradients`, ``distill.real_grad``)."""
+    if method == "analytic" and list(terms) == [None] and applies(task, net):
+        labels = torch.full((len(points),), c, dtype=torch.long, device=points.device)
+        grads = analytic_gradients(net, points, labels)
+        return [tuple(grads[p][0] for p in params)]
+    grads = term_gradients(task, net, params, points, c, parts, terms, create_graph=False)
+    return [None if g is None else tuple(t.detach() for t in g) for g in grads]
+
+
 def class_distance(task: Task, net: nn.Module, params: list[nn.Parameter], c: int,
                    real: tuple[torch.Tensor, torch.Tensor | None], syn: tuple[torch.Tensor, torch.Tensor | None],
-                   terms: Sequence[int | None] = (None,)) -> torch.Tensor:
+                   terms: Sequence[int | None] = (None,), real_grad: str = "autograd") -> torch.Tensor:
     """Σ_terms D(∇L(real), ∇L(syn)) for class ``c`` (Eq. 13; per part, Eq. 14); real gradients are
-    detached, and a term is skipped when either side has no points of its part."""
-    g_real = term_gradients(task, net, params, real[0], c, real[1], terms, create_graph=False)
+    detached (computed as ``real_grad`` says, :func:`real_gradients`), and a term is skipped when either
+    side has no points of its part."""
+    g_real = real_gradients(task, net, params, real[0], c, real[1], terms, real_grad)
     kept = [(term, g) for term, g in zip(terms, g_real) if g is not None]
     g_syn = term_gradients(task, net, params, syn[0], c, syn[1], [term for term, _ in kept], create_graph=True)
     total = syn[0].new_zeros(())
     for (_, real_grads), syn_grads in zip(kept, g_syn):
         if syn_grads is not None:
-            total = total + layerwise_distance([g.detach() for g in real_grads], syn_grads)
+            total = total + layerwise_distance(real_grads, syn_grads)
     return total
+
+
+def batched_distance(net: nn.Module, params: list[nn.Parameter], classes: Sequence[int], real: list[torch.Tensor],
+                     syn: list[torch.Tensor], real_grad: str = "autograd") -> torch.Tensor:
+    """Σ_c D(∇L(real_c), ∇L(syn_c)) over ``classes`` (Eq. 13) with every class's gradients from one
+    forward/backward per side (:mod:`dd3d.distill.pointnet_gradients`; classification PointNet only):
+    the same value as summing :func:`class_distance` over the classes, to float rounding. ``real`` and
+    ``syn`` hold each class's clouds (equal counts per side)."""
+    def labels(clouds: list[torch.Tensor]) -> torch.Tensor:
+        return torch.tensor(list(classes), device=clouds[0].device).repeat_interleave(len(clouds[0]))
+
+    real_points = torch.cat(real)
+    if real_grad == "analytic":
+        g_real = analytic_gradients(net, real_points, labels(real), len(classes))
+    else:
+        g_real = grouped_gradients(net, real_points, labels(real), len(classes), create_graph=False)
+    g_syn = grouped_gradients(net, torch.cat(syn), labels(syn), len(classes), create_graph=True)
+    # rows of different classes are independent in the distance: stack the classes as more rows
+    return layerwise_distance([g_real[p].flatten(0, 1) for p in params], [g_syn[p].flatten(0, 1) for p in params])
 
 
 class GradientMatching(Method, abc.ABC):
@@ -144,8 +180,32 @@ class GradientMatching(Method, abc.ABC):
         for c in self.classes:
             terms = ctx.task.category_parts[c] if per_part else (None,)
             with ctx.drawing(CLASS, iteration, outer, c):
-                distance = class_distance(ctx.task, net, params, c, ctx.real_batch(c), self.synthetic_batch(c), terms)
+                distance = class_distance(ctx.task, net, params, c, ctx.real_batch(c), self.synthetic_batch(c), terms,
+                                          ctx.cfg.distill.real_grad)
             yield distance
+
+    def batches_classes(self, net: nn.Module, per_part: bool) -> bool:
+        """Whether this outer step takes every class's gradients in one pass (``distill.class_batching``)."""
+        mode = self.ctx.cfg.distill.class_batching
+        if per_part or mode == "loop" or not self.classes or not applies(self.ctx.task, net):
+            return False
+        return mode == "batched" or self.ctx.device.type == "cuda"
+
+    def batched_gradients(self, params: list[torch.Tensor], net: nn.Module, iteration: int,
+                          outer: int) -> tuple[list[torch.Tensor | None], torch.Tensor]:
+        """:meth:`summed_gradients` with all of this process's classes in one pass per side
+        (:func:`batched_distance`); the same draws per class (CLASS, ``iteration``, ``outer``, c)."""
+        ctx = self.ctx
+        real, syn = [], []
+        for c in self.classes:
+            with ctx.drawing(CLASS, iteration, outer, c):
+                real.append(ctx.real_batch(c)[0])
+                syn.append(self.synthetic_batch(c)[0])
+        with tf32(ctx.device):
+            distance = batched_distance(net, matched_parameters(net), self.classes, real, syn,
+                                        ctx.cfg.distill.real_grad)
+            grads = torch.autograd.grad(distance, params, allow_unused=True)
+        return [None if g is None else g.double() for g in grads], distance.detach().double()
 
     def matching_loss(self, net: nn.Module, per_part: bool = False, iteration: int = 0, outer: int = 0) -> torch.Tensor:
         """Σ_c of :meth:`class_distances` (Eq. 13/14) as one differentiable loss."""
@@ -155,7 +215,10 @@ class GradientMatching(Method, abc.ABC):
                          outer: int) -> tuple[list[torch.Tensor | None], torch.Tensor]:
         """Σ_c ∇_params D_c over this process's classes and Σ_c D_c, accumulated class by class in float64,
         so the sums do not depend on how the classes are split over processes (and each class's graph
-        is freed before the next one is built). None for a parameter no class reaches."""
+        is freed before the next one is built; with class batching, :meth:`batched_gradients`). None for a
+        parameter no class reaches."""
+        if self.batches_classes(net, per_part):
+            return self.batched_gradients(params, net, iteration, outer)
         sums: list[torch.Tensor | None] = [None] * len(params)
         total = torch.zeros((), dtype=torch.float64, device=self.ctx.device)
         for distance in self.class_distances(net, per_part, iteration, outer):
