@@ -39,6 +39,7 @@ import sys
 import time
 
 import numpy as np
+from benchmarks.harness import REPO
 from benchmarks.labtools import (CONFIG, FOREVER, TickClock, engine_speed, ensure_display, open_lab, percentile,
                                  run_driven, scripted_change, wait_warm)
 
@@ -184,14 +185,14 @@ def main() -> None:
     minutes = args.minutes if args.minutes is not None else (1.0 if args.quick else 10.0)
     samples = args.samples if args.samples is not None else (20 if args.quick else 40)
 
-    child = subprocess.run([sys.executable, __file__, "--engine-only", "--engine-seconds", str(args.engine_seconds),
+    child = subprocess.run([sys.executable, "-m", "benchmarks.lab_latency", "--engine-only", "--engine-seconds", str(args.engine_seconds),
                             *sum((["--set", s] for s in args.overrides), [])],
-                           capture_output=True, text=True, env={**os.environ, "DISPLAY": ""})
+                           capture_output=True, text=True, env={**os.environ, "DISPLAY": ""}, cwd=REPO)
     if child.returncode != 0:
         raise SystemExit(f"engine-only phase failed: {child.stderr[-2000:]}")
     headless = json.loads(child.stdout.strip().splitlines()[-1])
-    bare = subprocess.run([sys.executable, __file__, "--bare-window", "--renderer", args.renderer],
-                          capture_output=True, text=True)
+    bare = subprocess.run([sys.executable, "-m", "benchmarks.lab_latency", "--bare-window", "--renderer",
+                           args.renderer], capture_output=True, text=True, cwd=REPO)
     if bare.returncode != 0:
         raise SystemExit(f"bare-window phase failed: {bare.stderr[-2000:]}")
     control = json.loads(bare.stdout.strip().splitlines()[-1])
