@@ -164,3 +164,14 @@ def test_watch_reports_an_unreadable_checkpoint_and_recovers(engines, runs, tmp_
     (out / "checkpoint.pt").unlink()  # as dd3d distill does once it has written distill.json
     done = wait(engine, lambda s: s.state == State.FINISHED, "the finished run")
     assert len(done.methods[0].cloud) == 64 and done.methods[0].cpc == 2
+
+
+def test_the_shipped_starting_points_open_side_by_side(engines) -> None:
+    shipped = sorted((Path(__file__).resolve().parents[1] / "assets" / "runs").glob("shapes-*-cpc1"))
+    assert [p.name for p in shipped] == ["shapes-dd3d-cpc1", "shapes-gm-cpc1"]
+    engine = engines([RunFolder.open(p) for p in shipped], resolution=256)
+    snap = wait(engine, lambda s: s.real is not None and all(m.cloud is not None for m in s.methods), "the runs")
+    dd3d, gm = snap.methods
+    assert (dd3d.label, dd3d.cpc, dd3d.iteration, dd3d.regenerated, len(dd3d.cloud)) == ("DD3D", 1, 20, True, 256)
+    assert (gm.label, gm.cpc, gm.iteration, gm.regenerated) == ("GM", 1, 20, False)
+    assert len(snap.class_names) == 13 and np.isfinite(dd3d.cloud.points).all()
