@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from dd3d.config import LoopSchedule
+from dd3d.config import GeneratorConfig, LoopSchedule
 from dd3d.distill.base import DistillContext, Stateful
 from dd3d.distill.matching import WARM_START, GradientMatching, half
 from dd3d.distill.tensors import adam_lr
@@ -34,6 +34,11 @@ def build_generator(num_classes: int, cpc: int, width: int, layers: int, omega0:
     return PointGenerator(num_classes * cpc, width=width, layers=layers, omega0=omega0)
 
 
+def warm_starts(g: GeneratorConfig) -> bool:
+    """Whether the generator is fitted to real clouds before matching (``init: real`` with fitting steps)."""
+    return g.init == "real" and g.init_steps > 0
+
+
 class DD3D(GradientMatching):
     """Generator-parameterised synthetic set; regenerated with fresh noise at every use."""
 
@@ -45,8 +50,7 @@ class DD3D(GradientMatching):
         d = ctx.cfg.distill
         g = d.generator
         self.generator = build_generator(ctx.num_classes, ctx.cpc, g.width, g.layers, g.omega0).to(ctx.device)
-        warm = g.init == "real" and g.init_steps > 0
-        lr = g.warm_lr if warm and d.lr is None else adam_lr(d)
+        lr = g.warm_lr if warm_starts(g) and d.lr is None else adam_lr(d)
         self._optimizer = torch.optim.Adam([*self.generator.parameters(), *self.rotator.parameters()], lr=lr,
                                            weight_decay=d.weight_decay)
         step = d.lr_step if d.lr_step is not None else half(d.iterations)
@@ -60,7 +64,7 @@ class DD3D(GradientMatching):
         """``generator.init: real``: fit the generator to the herding clouds before matching (keyed
         draws, so every torchrun process fits the same generator)."""
         g = self.ctx.cfg.distill.generator
-        if g.init != "real" or g.init_steps == 0:
+        if not warm_starts(g):
             return
         began = time.perf_counter()
         with self.ctx.drawing(WARM_START):
