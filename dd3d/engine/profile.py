@@ -15,7 +15,8 @@ LAB_PROFILE: tuple[str, ...] = (
     "distill.inner_loop=1",
     "distill.generator.width=128",
     # DD3D starts from the herding clouds (beyond the paper; --set distill.generator.init=noise for the
-    # paper's start): recognisable shapes within the fit's half minute instead of tangles (docs/results.md, "The lab")
+    # paper's start): after the fit's half minute its clouds are about as close to real shapes as GM's,
+    # not three times as far (Chamfer; still one tangled curve each: docs/results.md, "The lab")
     "distill.generator.init=real",
 )
 #: torch threads on the CPU when the config leaves ``threads`` at 0 (a core stays free for the window)
