@@ -192,6 +192,11 @@ class GeneratorConfig:
     omega0: float = _range(100.0, 0.0)
     """SIREN frequency ω0; the reference uses 100 (ModelNet, MVPNet), 50 (ScanObjectNN), 400 (ShapeNet-part).
     """
+    noise_dim: int = _range(1, 1, 3)
+    """Noise values per generated point: 1 (the paper; every cloud is one curve, the image of [0, 1]) or 2-3
+    (beyond the paper: a folded sheet or volume, which lets a warm-started generator draw recognisable surfaces;
+    docs/fidelity.md). Segmentation parts are intervals of the first noise value either way.
+    """
     init: Literal["noise", "real"] = "noise"
     """``noise`` (the paper) or ``real``: before matching, fit the generator to the herding clouds by Chamfer
     distance (beyond the paper; docs/fidelity.md).

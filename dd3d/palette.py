@@ -86,6 +86,7 @@ METHOD_COLORS = {
     "kcenter": (0.122, 0.471, 0.706),
     # starts from the herding clouds (dd3d.plots.method_label): darker shades of the method's colour
     "dd3d-warm": (0.039, 0.361, 0.271),
+    "dd3d-warm-sheet": (0.400, 0.761, 0.647),  # 2-D noise per point (distill.generator.noise_dim 2): lighter
     "gm-herding": (0.553, 0.243, 0.004),
 }
 OTHER_COLOR = (0.3, 0.3, 0.3)  # a method missing from METHOD_COLORS

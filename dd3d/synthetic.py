@@ -93,7 +93,7 @@ class LoadedGenerator:
             self.num_classes, self.cpc = int(state["num_classes"]), int(state["cpc"])
             self.class_names: list[str] = list(state["class_names"])
             self.generator = PointGenerator(self.num_classes * self.cpc, state["width"], state["layers"],
-                                            state["omega0"])
+                                            state["omega0"], int(state.get("noise_dim", 1)))  # files before noise_dim: 1
             self.rotator = Rotator(state["rotator_kind"], state["rotator_fourier"], state["rotator_omega"])
         except KeyError as exc:
             raise DD3DError(f"{path}: dd3d generator file without its {exc.args[0]!r} field") from None

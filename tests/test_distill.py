@@ -120,10 +120,12 @@ def test_each_method_writes_a_valid_run_folder(method: str, tmp_path: Path) -> N
     assert metrics["oa_best_epoch_mean"] >= metrics["oa_mean"] - 1e-9
 
 
-def test_generator_regenerates_at_any_resolution(tmp_path: Path) -> None:
-    cfg = tiny("distill.method=dd3d", "distill.cpc=2")
+@pytest.mark.parametrize("noise_dim", [1, 2])
+def test_generator_regenerates_at_any_resolution(tmp_path: Path, noise_dim: int) -> None:
+    cfg = tiny("distill.method=dd3d", "distill.cpc=2", f"distill.generator.noise_dim={noise_dim}")
     distill(cfg, tmp_path, progress=False)
     loaded = LoadedGenerator(tmp_path / "generator.pt")
+    assert loaded.generator.noise_dim == noise_dim
     for points in (64, 1000, 8192):
         s = loaded.generate(points, torch.Generator().manual_seed(0))
         assert s.points.shape == (6, points, 3) and s.labels.tolist() == [0, 0, 1, 1, 2, 2]

@@ -201,3 +201,18 @@ def test_generator_gradients_reach_every_parameter() -> None:
     gen.generate(torch.arange(6), 64, torch.Generator().manual_seed(0)).square().sum().backward()
     for name, p in gen.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_two_dimensional_noise_draws_a_surface_and_keeps_resolution_freedom() -> None:
+    """noise_dim 2 (beyond the paper): noise (B, N, 2) in [0, 1]², point-wise like the paper's scalar noise."""
+    torch.manual_seed(0)
+    gen = PointGenerator(num_samples=4, width=64, noise_dim=2).double()
+    assert gen.sines[0].linear.in_features == 2
+    noise = gen.sample_noise(2, 2048, torch.Generator().manual_seed(0))
+    assert noise.shape == (2, 2048, 2) and noise.min() >= 0 and noise.max() < 1
+    full = gen(noise, torch.tensor([0, 3]))
+    assert torch.allclose(gen(noise[:, :256], torch.tensor([0, 3])), full[:, :256], atol=1e-6)
+    # a curve's points have one degree of freedom: along [0, 1]; a sheet's move under either coordinate
+    moved = noise.clone()
+    moved[..., 1] = torch.rand(2, 2048, generator=torch.Generator().manual_seed(1), dtype=noise.dtype)
+    assert (gen(moved, torch.tensor([0, 3])) - full).norm(dim=-1).mean() > 1e-2

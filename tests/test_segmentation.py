@@ -17,7 +17,8 @@ from dd3d.distill import build_method
 from dd3d.distill.matching import class_distance, matched_parameters, term_gradients
 from dd3d.distill.run import build_context
 from dd3d.metrics import segmentation_metrics
-from dd3d.nn.partition import NoisePartition
+from dd3d.nn.generator import PointGenerator
+from dd3d.nn.partition import NoisePartition, generate_labelled
 from dd3d.train import Task
 
 CPU = torch.device("cpu")
@@ -225,3 +226,13 @@ def test_segmentation_refuses_feature_methods_and_unlabelled_sets(tmp_path: Path
     result = run_cli("eval", "--config", config, "--synthetic", str(run), *flags)
     assert_one_line_error(result, "no part labels")
 
+
+
+def test_parts_follow_the_first_noise_coordinate_of_two_dimensional_noise() -> None:
+    partition = NoisePartition([[0, 1]], [[0.5, 0.5]])
+    generator = PointGenerator(2, width=16, noise_dim=2)
+    rng = torch.Generator().manual_seed(0)
+    clouds, parts = generate_labelled(generator, partition, torch.tensor([0, 1]), 2, 64, rng)
+    noise = generator.sample_noise(2, 64, torch.Generator().manual_seed(0))
+    assert clouds.shape == (2, 64, 3)
+    assert torch.equal(parts, (noise[..., 0] >= 0.5).long())

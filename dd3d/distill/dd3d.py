@@ -29,9 +29,9 @@ from dd3d.previews import GeneratedClouds
 from dd3d.synthetic import GENERATOR_FILE, GENERATOR_FORMAT, SyntheticSet, generated_set
 
 
-def build_generator(num_classes: int, cpc: int, width: int, layers: int, omega0: float) -> PointGenerator:
-    """The generator for ``num_classes × cpc`` synthetic samples."""
-    return PointGenerator(num_classes * cpc, width=width, layers=layers, omega0=omega0)
+def build_generator(num_classes: int, cpc: int, g: GeneratorConfig) -> PointGenerator:
+    """The generator for ``num_classes × cpc`` synthetic samples, sized by ``g``."""
+    return PointGenerator(num_classes * cpc, width=g.width, layers=g.layers, omega0=g.omega0, noise_dim=g.noise_dim)
 
 
 def warm_starts(g: GeneratorConfig) -> bool:
@@ -49,7 +49,7 @@ class DD3D(GradientMatching):
         super().__init__(ctx)
         d = ctx.cfg.distill
         g = d.generator
-        self.generator = build_generator(ctx.num_classes, ctx.cpc, g.width, g.layers, g.omega0).to(ctx.device)
+        self.generator = build_generator(ctx.num_classes, ctx.cpc, g).to(ctx.device)
         lr = g.warm_lr if warm_starts(g) and d.lr is None else adam_lr(d)
         self._optimizer = torch.optim.Adam([*self.generator.parameters(), *self.rotator.parameters()], lr=lr,
                                            weight_decay=d.weight_decay)
@@ -142,6 +142,7 @@ class DD3D(GradientMatching):
             "width": g.width,
             "layers": g.layers,
             "omega0": g.omega0,
+            "noise_dim": g.noise_dim,
             "class_names": list(ctx.real.class_names),
             "task": ctx.task.kind,
             "partition": None if self.partition is None else self.partition.to_payload(),

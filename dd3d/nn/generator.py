@@ -1,13 +1,18 @@
 """The point-wise generator g with its per-sample modulator c (paper §4.2, Eq. 10-12).
 
-One scalar noise u ~ U(0, 1) per point is mapped to a 3-D point, so N noise values give an N-point
-cloud from the same weights (low-resolution distillation, high-resolution evaluation):
+Noise u ~ U(0, 1)^D per point is mapped to a 3-D point, so N noise draws give an N-point cloud from the
+same weights (low-resolution distillation, high-resolution evaluation):
 
     x = tanh(W_out [m_L ⊙ sin(W_L(… [m_1 ⊙ sin(ω0 (W_1 u + b_1))] …) + b_L)])      (Eq. 10, 12)
 
 with W_out bias-free. The modulator (Eq. 11) holds one latent e per synthetic sample (num_classes ×
 cpc rows; class c owns rows c·cpc … c·cpc+cpc−1, docs/reference-settings.md "Generator"): m_1 = ReLU(e),
 m_{i+1} = ReLU(A_i m_i + a_i). Each modulation scales a sine layer's output, broadcast over points.
+
+The paper draws one scalar per point (D = 1, Algorithm 2's "noise [B, N, 1]"), so each cloud is the
+image of [0, 1]: a single curve in space. ``noise_dim`` 2 (beyond the paper, ``distill.generator.noise_dim``)
+maps the unit square instead, a sheet folded onto the shape as in FoldingNet/AtlasNet, which is what
+makes warm-started clouds recognisable surfaces (docs/fidelity.md).
 """
 from __future__ import annotations
 
@@ -19,13 +24,14 @@ from dd3d.nn.siren import SineLayer, siren_init_
 
 
 class PointGenerator(nn.Module):
-    """Noise (B, N) in [0, 1] and sample indices (B,) -> point clouds (B, N, 3) in (−1, 1)."""
+    """Noise (B, N, D) in [0, 1] and sample indices (B,) -> point clouds (B, N, 3) in (−1, 1)."""
 
     def __init__(self, num_samples: int, width: int = GeneratorConfig.width, layers: int = GeneratorConfig.layers,
-                 omega0: float = GeneratorConfig.omega0) -> None:
+                 omega0: float = GeneratorConfig.omega0, noise_dim: int = GeneratorConfig.noise_dim) -> None:
         super().__init__()
+        self.noise_dim = noise_dim
         self.sines = nn.ModuleList(
-            SineLayer(1 if i == 0 else width, width, omega0, first=i == 0) for i in range(layers)
+            SineLayer(noise_dim if i == 0 else width, width, omega0, first=i == 0) for i in range(layers)
         )
         self.out = nn.Linear(width, 3, bias=False)
         siren_init_(self.out, first=False)
@@ -42,22 +48,22 @@ class PointGenerator(nn.Module):
         return mods
 
     def forward(self, noise: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
-        """Map noise (B, N) to points (B, N, 3) under the conditions of ``sample`` (B,) (Eq. 12).
+        """Map noise (B, N, D) to points (B, N, 3) under the conditions of ``sample`` (B,) (Eq. 12).
 
         Activations stay (B, N, width): every Linear is one (B·N, width) GEMM and each modulation
         (B, 1, width) broadcasts over the points without being copied.
         """
-        x = noise.unsqueeze(-1)
+        x = noise
         for layer, m in zip(self.sines, self.modulations(sample)):
             x = layer(x, m.unsqueeze(1))
         return torch.tanh(self.out(x))
 
     def sample_noise(self, batch: int, points: int, generator: torch.Generator | None = None,
                      device: torch.device | str | None = None) -> torch.Tensor:
-        """Uniform U(0, 1) noise (batch, points), drawn on the CPU (so a CPU ``generator`` works on any
+        """Uniform U(0, 1) noise (batch, points, D), drawn on the CPU (so a CPU ``generator`` works on any
         device) and moved to ``device`` (default: the module's) in the module's dtype."""
         ref = self.out.weight
-        noise = torch.rand(batch, points, generator=generator, dtype=ref.dtype)
+        noise = torch.rand(batch, points, self.noise_dim, generator=generator, dtype=ref.dtype)
         return noise.to(ref.device if device is None else device)
 
     def generate(self, sample: torch.Tensor, points: int, generator: torch.Generator | None = None) -> torch.Tensor:

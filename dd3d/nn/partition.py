@@ -66,7 +66,8 @@ class NoisePartition:
 def generate_labelled(generator: PointGenerator, partition: NoisePartition | None, samples: torch.Tensor, cpc: int,
                       points: int, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Clouds (B, points, 3) of synthetic ``samples`` (B,) from fresh noise, and with a ``partition``
-    their part labels (B, points) (sample s belongs to category s // cpc), else None."""
+    their part labels (B, points) (sample s belongs to category s // cpc), else None. Parts are intervals of
+    the first noise coordinate (the paper's scalar noise when ``generator.noise_dim`` is 1)."""
     noise = generator.sample_noise(len(samples), points, rng)
     clouds = generator(noise, samples)
-    return clouds, None if partition is None else partition.labels(noise, samples // cpc)
+    return clouds, None if partition is None else partition.labels(noise[..., 0], samples // cpc)
