@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Make trained starting points for assets/runs: built-in shapes, DD3D (warm-started from the herding
-# clouds) and GM, cpc 1 and 10, 20 iterations of 10 matching steps (200 updates), 256 training points,
-# stored at 512 points (DD3D regenerates at any resolution; after the warm start it matches at
-# distill.generator.warm_lr, which keeps the fitted shapes). Resumable: finished folders are kept.
-# Open one with: dd3d-lab --run assets/runs/shapes-dd3d-cpc1 --run assets/runs/shapes-gm-cpc1
+# clouds, with the lab's generator: 2-D noise per point at ω0 30, so the clouds are surfaces) and GM,
+# cpc 1 and 10, 20 iterations of 10 matching steps (200 updates), 256 training points, stored at
+# 512 points (DD3D regenerates at any resolution; after the warm start it matches at distill.generator.warm_lr,
+# which keeps the fitted shapes). Resumable: finished folders are kept.
+# Open a pair with: dd3d-lab --run assets/runs/shapes-dd3d-cpc1 --run assets/runs/shapes-gm-cpc1 (or cpc10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DD3D=${DD3D:-.venv/bin/dd3d}
@@ -15,7 +16,8 @@ for cpc in 1 10; do
     [ -f "$out/distill.json" ] && continue
     if [ -f "$out/checkpoint.pt" ]; then "$DD3D" distill --resume "$out"; continue; fi
     extra=()
-    [ "$method" = dd3d ] && extra=(--set distill.generator.init=real)
+    [ "$method" = dd3d ] && extra=(--set distill.generator.init=real --set distill.generator.noise_dim=2
+                                   --set distill.generator.omega0=30)
     "$DD3D" distill --config configs/shapes.yaml --method "$method" --cpc "$cpc" --out "$out" "${COMMON[@]}" "${extra[@]}"
   done
 done

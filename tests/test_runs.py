@@ -15,7 +15,8 @@ from test_engine import started_engines
 
 from dd3d.engine import Mode, RunEngine, RunFolder, Snapshot, State
 from dd3d.errors import DD3DError
-from dd3d.synthetic import read_synthetic_h5
+from dd3d.nn.generator import PointGenerator
+from dd3d.synthetic import LoadedGenerator, read_synthetic_h5
 
 TIMEOUT = 60.0
 
@@ -166,12 +167,38 @@ def test_watch_reports_an_unreadable_checkpoint_and_recovers(engines, runs, tmp_
     assert len(done.methods[0].cloud) == 64 and done.methods[0].cpc == 2
 
 
-def test_the_shipped_starting_points_open_side_by_side(engines) -> None:
-    shipped = sorted((Path(__file__).resolve().parents[1] / "assets" / "runs").glob("shapes-*-cpc1"))
-    assert [p.name for p in shipped] == ["shapes-dd3d-cpc1", "shapes-gm-cpc1"]
+SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "runs"
+
+
+@pytest.mark.parametrize("cpc", [1, 10])
+def test_the_shipped_starting_points_open_side_by_side(engines, cpc: int) -> None:
+    shipped = sorted(SHIPPED.glob(f"shapes-*-cpc{cpc}"))
+    assert [p.name for p in shipped] == [f"shapes-dd3d-cpc{cpc}", f"shapes-gm-cpc{cpc}"]
     engine = engines([RunFolder.open(p) for p in shipped], resolution=256)
     snap = wait(engine, lambda s: s.real is not None and all(m.cloud is not None for m in s.methods), "the runs")
     dd3d, gm = snap.methods
-    assert (dd3d.label, dd3d.cpc, dd3d.iteration, dd3d.regenerated, len(dd3d.cloud)) == ("DD3D", 1, 20, True, 256)
-    assert (gm.label, gm.cpc, gm.iteration, gm.regenerated) == ("GM", 1, 20, False)
+    assert (dd3d.label, dd3d.cpc, dd3d.iteration, dd3d.regenerated, len(dd3d.cloud)) == ("DD3D", cpc, 20, True, 256)
+    assert (gm.label, gm.cpc, gm.iteration, gm.regenerated) == ("GM", cpc, 20, False)
     assert len(snap.class_names) == 13 and np.isfinite(dd3d.cloud.points).all()
+
+
+def median_planarity(cloud: torch.Tensor, k: int = 16) -> float:
+    """Median over points of λ2/λ1 of the covariance of each point's k nearest neighbours: near 0 where the
+    cloud is locally a curve, about 0.5 and above where it is a surface."""
+    neighbours = cloud[torch.cdist(cloud, cloud).topk(k, largest=False).indices]
+    centred = neighbours - neighbours.mean(dim=1, keepdim=True)
+    eigenvalues = torch.linalg.eigvalsh(centred.transpose(1, 2) @ centred)  # ascending
+    return float((eigenvalues[:, 1] / eigenvalues[:, 2]).median())
+
+
+@pytest.mark.parametrize("cpc", [1, 10])
+def test_the_shipped_dd3d_clouds_are_surfaces_not_curves(cpc: int) -> None:
+    """The shipped runs use the lab's generator (2-D noise per point): every regenerated cloud is locally a
+    surface, like the real shapes; the paper's scalar noise draws each cloud as one curve (control)."""
+    loaded = LoadedGenerator(SHIPPED / f"shapes-dd3d-cpc{cpc}" / "generator.pt")
+    clouds = torch.from_numpy(loaded.generate(2048, torch.Generator().manual_seed(0)).points)
+    assert loaded.generator.noise_dim == 2
+    assert min(median_planarity(c) for c in clouds[::max(1, cpc // 2)]) > 0.35
+    torch.manual_seed(0)
+    curve = PointGenerator(1, width=128, omega0=30.0).generate(torch.tensor([0]), 2048, torch.Generator().manual_seed(0))
+    assert median_planarity(curve[0].detach()) < 0.35
