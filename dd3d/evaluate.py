@@ -29,7 +29,7 @@ from dd3d.config import Config, dataset_label, dump_config
 from dd3d.data import load_raw_split, prepare_at, select_classes
 from dd3d.data.base import PointCloudSet
 from dd3d.errors import DD3DError
-from dd3d.io import load_checkpoint, save_checkpoint
+from dd3d.io import load_checkpoint, remove_temporaries, save_checkpoint
 from dd3d.synthetic import (GENERATOR_FILE, SYNTHETIC_FILE, LoadedGenerator, SyntheticSet, read_synthetic_h5,
                             resample_set)
 from dd3d.train import Task, TrainingRun, fit, make_rotator, new_run
@@ -181,8 +181,10 @@ class EvalProgress:
         self.run_file.unlink(missing_ok=True)
 
     def clear(self) -> None:
-        self.runs_file.unlink(missing_ok=True)
-        self.run_file.unlink(missing_ok=True)
+        """Remove both files, and the temporaries of their writes that a killed evaluation left behind."""
+        for path in (self.runs_file, self.run_file):
+            path.unlink(missing_ok=True)
+            remove_temporaries(path.parent, of=path.name)
 
 
 def _summarise(finals: list[dict[str, Any]], bests: list[float], class_names: list[str]) -> dict[str, Any]:

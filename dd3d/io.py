@@ -7,6 +7,7 @@ crash or SIGKILL never leaves a half-written file. Checkpoints are loaded with
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import pickle
@@ -39,9 +40,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def remove_temporaries(folder: str | Path) -> list[Path]:
-    """Delete the temporary files that writes killed mid-way (e.g. by SIGKILL) left in ``folder``."""
-    stale = [p for p in Path(folder).glob(".*.tmp") if p.is_file()]
+def remove_temporaries(folder: str | Path, of: str | None = None) -> list[Path]:
+    """Delete the temporary files that writes killed mid-way (e.g. by SIGKILL) left in ``folder``; with
+    ``of``, only those of writes to the file named ``of`` (:func:`atomic_path` names them ``.NAME.*.tmp``)."""
+    pattern = ".*.tmp" if of is None else f".{glob.escape(of)}.*.tmp"
+    stale = [p for p in Path(folder).glob(pattern) if p.is_file()]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import REPO
 
-from dd3d.io import load_checkpoint
+from dd3d.io import load_checkpoint, remove_temporaries
 
 DISTILL = [
     "data.resolution=32", "data.builtin.train_per_class=4", "data.builtin.test_per_class=2", "data.max_classes=3",
@@ -172,3 +172,14 @@ def test_eval_killed_mid_run_continues_to_the_uninterrupted_result(tmp_path: Pat
     a, b = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("a", "b"))
     assert a["oa_runs"] == b["oa_runs"] and a["macc_mean"] == b["macc_mean"]
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json"]
+
+
+def test_temporaries_of_one_file_are_removed_and_others_kept(tmp_path: Path) -> None:
+    """What a writer killed mid-way leaves (``.NAME.RANDOM.tmp``) is swept per target file, so an evaluation
+    that finishes removes its checkpoints' leftovers without touching another writer's."""
+    leftovers = [tmp_path / ".eval-run.pt.a1b2.tmp", tmp_path / ".eval-runs.pt.c3d4.tmp", tmp_path / ".other.e5.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"partial")
+    assert remove_temporaries(tmp_path, of="eval-run.pt") == [leftovers[0]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".eval-runs.pt.c3d4.tmp", ".other.e5.tmp"]
+    assert sorted(remove_temporaries(tmp_path)) == sorted(leftovers[1:]) and not list(tmp_path.iterdir())
