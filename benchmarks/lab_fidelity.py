@@ -7,10 +7,11 @@ against wall time, with the lab's own profile.
 Variants: gm (point tensors from random real clouds), dd3d (the paper: generator from noise, scalar noise per
 point, ω0 100), dd3d-warm (the same generator first fitted to the herding clouds,
 ``distill.generator.init=real``; its fitting time is counted) and dd3d-warm-sheet (the lab profile as shipped:
-that warm start with 2-D noise per point at ω0 30, beyond the paper). Each runs alone, as the lab's training thread does (one torch thread, the lab profile of
-``dd3d.engine.profile``), for the time budget; every ``--every`` seconds the current synthetic set is drawn
-at 1,024 points and the mean over synthetic clouds of the Chamfer distance to the nearest real training
-cloud of the same class (unit sphere, squared distances) is recorded. Lower is closer to a real shape.
+that warm start with 2-D noise per point at ω0 30, beyond the paper). Each runs alone, as the lab's
+training thread does (one torch thread, the lab profile of ``dd3d.engine.profile``), for the time budget;
+every ``--every`` seconds the current synthetic set is drawn at 1,024 points and the mean over synthetic
+clouds of the Chamfer distance to the nearest real training cloud of the same class (unit sphere, squared
+distances) is recorded. Lower is closer to a real shape.
 Writes lab_fidelity.json, lab_fidelity.png/.pdf and lab_fidelity_clouds.png (each variant's clouds at the end
 beside the real cloud each was nearest to) (the shared figure style of :mod:`dd3d.plots`) under ``--out``.
 """
@@ -84,10 +85,10 @@ def draw_clouds(finals: dict[str, list[tuple]], path: Path, columns: int = 5) ->
     """One row per variant of its final clouds (the first ``columns`` classes' first sample), and a last row
     of the real clouds the last variant's were nearest to."""
     names = list(finals)
-    first = finals[names[0]]
-    step = max(1, len(first) // columns)
-    rows = [(name, [finals[name][i][0] for i in range(0, len(first), step)][:columns]) for name in names]
-    rows.append((f"nearest real ({names[-1]})", [finals[names[-1]][i][1] for i in range(0, len(first), step)][:columns]))
+    count = len(finals[names[0]])
+    shown = list(range(0, count, max(1, count // columns)))[:columns]
+    rows = [(name, [finals[name][i][0] for i in shown]) for name in names]
+    rows.append((f"nearest real ({names[-1]})", [finals[names[-1]][i][1] for i in shown]))
     with figure_style():
         figure = new_figure(2.0 * columns, 2.0 * len(rows))
         for r, (name, clouds) in enumerate(rows):

@@ -12,7 +12,8 @@ points, augmentation on, 3 runs, final epoch. Variants: random, herding, gm, dd3
 from noise), dd3d-warm (``distill.generator.init=real``: the generator first fitted to the herding
 clouds, beyond the paper; matching then at ``generator.warm_lr`` 1e-4) and dd3d-warm-lr1e-3 (the same
 start, matching at the paper's 1e-3: what the warm rate fixes) and dd3d-warm-sheet (the warm start with 2-D
-noise per point at ω0 30, the lab's generator: recognisable surfaces instead of one curve per cloud). Cells are resumable run folders under ``--out``.
+noise per point at ω0 30, the lab's generator: recognisable surfaces instead of one curve per cloud). Cells
+are resumable run folders under ``--out``.
 
 The release's figures printed beside ours were measured on the same kind of machine with
 the release patched only to run, kept outside the repository (its own evaluation code, 3 runs, final epoch;
@@ -24,14 +25,14 @@ from __future__ import annotations
 from benchmarks.grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
 from benchmarks.harness import profile_of
 from benchmarks.seeds import markdown_rows, summarise
+from dd3d.engine.profile import SHEET_GENERATOR
 
 SEEDS = [0, 1, 2, 3, 4]
 VARIANTS = {"random": ["distill.method=random"], "herding": ["distill.method=herding"],
             "gm": ["distill.method=gm"], "dd3d": ["distill.method=dd3d"],
             "dd3d-warm": ["distill.method=dd3d", "distill.generator.init=real"],
             "dd3d-warm-lr1e-3": ["distill.method=dd3d", "distill.generator.init=real", "distill.lr=0.001"],
-            "dd3d-warm-sheet": ["distill.method=dd3d", "distill.generator.init=real", "distill.generator.noise_dim=2",
-                                "distill.generator.omega0=30"]}
+            "dd3d-warm-sheet": ["distill.method=dd3d", "distill.generator.init=real", *SHEET_GENERATOR]}
 LOOP = ["data.setting=aligned", "distill.cpc=1", "distill.outer_loop=10", "distill.inner_loop=1",
         "distill.resolution=256", "distill.real_batch=32", "distill.augment_real=false", "distill.real_sampling=fresh"]
 EVAL = ["eval.optimizer=adam", "eval.lr=0.001", "eval.weight_decay=0.0005", "eval.scheduler=cosine", "eval.min_lr=0.0001",

@@ -10,9 +10,9 @@ The settings are :mod:`benchmarks.reference`'s (ModelNet10 aligned cpc 1, 20 ite
 reaches the release's accuracy over seeds (the reference benchmark's table: the means over seeds of the same
 20 iterations are level), so the time to reach it is the time of the same run; dd3d-warm (the generator first
 fitted to the herding clouds, beyond the paper) is timed too, after the same 20 iterations and alone
-(``dd3d-warm-it0``: the fit is already above the release's accuracy before any matching). Each side runs as its own child process, one after the other, with the same torch
-threads; wall seconds and the children's CPU seconds are both reported. Take the wall ratio only from a run that
-had the machine to itself.
+(``dd3d-warm-it0``: the fit is already above the release's accuracy before any matching). Each side runs as
+its own child process, one after the other, with the same torch threads; wall seconds and the children's CPU
+seconds are both reported. Take the wall ratio only from a run that had the machine to itself.
 
 ``--release CLONE`` is a clone (or the bare git directory) of github.com/bdy9527/DD3D; it is run with
 ``--tools`` (default ``../shared/tools/release``: patched only to run on ModelNet10, never copied into this
@@ -97,6 +97,11 @@ def main() -> None:
     parser.add_argument("--variants", type=comma_list, default=",".join(OURS), help="dd3d-lab rows to run")
     args = parser.parse_args()
     profile = profile_of(parser, args)
+    if args.release is not None and not any((args.release / f).exists() for f in ("gm_inr.py", "HEAD")):
+        parser.error(f"--release {args.release}: not a clone or bare git directory of bdy9527/DD3D "
+                     "(no gm_inr.py, no HEAD)")
+    if args.release is not None and not (args.tools / "run_short.sh").is_file():
+        parser.error(f"--tools {args.tools}: no run_short.sh (the release runner of ../shared/tools/release)")
     args.out.mkdir(parents=True, exist_ok=True)
     record = args.out / "time_to_accuracy.json"
     earlier = json.loads(record.read_text()) if record.is_file() else {}

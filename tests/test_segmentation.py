@@ -227,7 +227,6 @@ def test_segmentation_refuses_feature_methods_and_unlabelled_sets(tmp_path: Path
     assert_one_line_error(result, "no part labels")
 
 
-
 def test_parts_follow_the_first_noise_coordinate_of_two_dimensional_noise() -> None:
     partition = NoisePartition([[0, 1]], [[0.5, 0.5]])
     generator = PointGenerator(2, width=16, noise_dim=2)
