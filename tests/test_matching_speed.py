@@ -9,6 +9,7 @@ from test_distill import tiny
 
 from dd3d.distill import build_method
 from dd3d.distill.matching import matched_parameters
+from dd3d.distill import pointnet_gradients
 from dd3d.distill.pointnet_gradients import analytic_gradients, grouped_gradients
 from dd3d.distill.run import build_context
 from dd3d.models import build_network
@@ -40,8 +41,12 @@ def tiny_batch(kind: str) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize("kind", ["none", "fixed"])
-def test_analytic_and_grouped_gradients_equal_autograd(kind: str) -> None:
+@pytest.mark.parametrize("block", [None, 1, 5])
+def test_analytic_and_grouped_gradients_equal_autograd(kind: str, block: int | None,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     net, points, labels = tiny_batch(kind)
+    if block is not None:  # the CPU's last layer a block of `block` clouds at a time (5: uneven blocks)
+        monkeypatch.setattr(pointnet_gradients, "CACHED_FLOATS", block * POINTS * net.backbone.conv3.out_channels)
     expected = per_class_autograd(net, points, labels)
     analytic = analytic_gradients(net, points, labels, CLASSES)
     grouped = grouped_gradients(net, points, labels, CLASSES, create_graph=False)
