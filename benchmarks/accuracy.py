@@ -17,7 +17,7 @@ paper; the fit is not counted in the budget). Cells run cpc 1 first; each is a r
 """
 from __future__ import annotations
 
-from benchmarks.grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
+from benchmarks.grid import REPO, Cell, Evaluation, comma_ints, grid_parser, print_figures, run_grid
 from benchmarks.harness import profile_of
 from benchmarks.reference import EVAL, LOOP
 from benchmarks.seeds import summarise
@@ -58,16 +58,19 @@ def cell_name(setting: str, cpc: int, method: str, seed: int) -> str:
 
 def main() -> None:
     parser = grid_parser(__doc__, "methods", METHODS, SEEDS)
+    parser.add_argument("--cpcs", type=comma_ints, default=",".join(map(str, CPCS)), help="comma-separated cpc values")
+    parser.add_argument("--table", action="store_true", help="only print the table of the cells finished so far")
     args = parser.parse_args()
-    name, methods, seeds = profile_of(parser, args), args.methods, args.seeds
+    name, methods, seeds, cpcs = profile_of(parser, args), args.methods, args.seeds, args.cpcs
     cells = [Cell(cell_name(setting, cpc, method, seed), "modelnet10.yaml", budget(method, name) + [
                  f"data.setting={setting}", *method_overrides(method), f"distill.cpc={cpc}", f"seed={seed}"],
                   [Evaluation()])
-             for cpc in CPCS for setting in SETTINGS for seed in seeds for method in methods]
+             for cpc in cpcs for setting in SETTINGS for seed in seeds for method in methods]
     out = args.out or REPO / "runs" / "bench-accuracy" / name
-    run_grid(cells, out, f"Accuracy grid ({name} profile)", budget("dd3d", name), table=False)
+    if not args.table:
+        run_grid(cells, out, f"Accuracy grid ({name} profile)", budget("dd3d", name), table=False)
     print("\n| setting | cpc | " + " | ".join(methods) + " |\n|---|---|" + "---|" * len(methods))
-    for cpc in CPCS:
+    for cpc in cpcs:
         for setting in SETTINGS:
             row = [summarise([out / cell_name(setting, cpc, m, s) / "eval" for s in seeds]) for m in methods]
             print(f"| {setting} | {cpc} | " + " | ".join("—" if r is None else f"{r.cell()} ({r.seeds})" for r in row) + " |")
