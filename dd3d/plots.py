@@ -88,6 +88,10 @@ def log_scale(values: Sequence[np.ndarray]) -> bool:
     return bool(len(finite)) and finite.min() > 0 and finite.max() >= LOG_RATIO * finite.min()
 
 
+#: legend characters per inch of axes width at the figures' legend font size (for :func:`draw_loss_curves`)
+LEGEND_CHARS_PER_INCH = 16
+
+
 def draw_loss_curves(ax: Axes, curves: Sequence[Curve]) -> list[Line2D]:
     """Loss against iteration (1, 2, ...) of each curve on ``ax``, with axis labels, a legend above
     the axes (never over a curve) and a log y axis where :func:`log_scale` says so; the line artists."""
@@ -100,7 +104,11 @@ def draw_loss_curves(ax: Axes, curves: Sequence[Curve]) -> list[Line2D]:
     ax.set_xlabel("iteration")
     ax.set_ylabel("matching loss")
     if curves:
-        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(curves), borderaxespad=0.2,
+        # as many columns as fit the axes' width, so many curves (seeds of several methods) stack in rows
+        longest = max(len(label) for label, _, _ in curves)
+        width_chars = ax.figure.get_figwidth() * ax.get_position().width * LEGEND_CHARS_PER_INCH
+        columns = max(1, min(len(curves), int(width_chars // (longest + 4))))
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=columns, borderaxespad=0.2,
                   handlelength=1.5, columnspacing=1.2)
     return lines
 

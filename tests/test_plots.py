@@ -53,6 +53,17 @@ def test_loss_curves_of_run_folders_in_png_and_pdf(tmp_path: Path) -> None:
     assert plot_folders([gm]) == [gm / "loss-curves.png", gm / "loss-curves.pdf"]  # default: into the folder
 
 
+def test_many_loss_curves_keep_the_figure_narrow(tmp_path: Path) -> None:
+    """Seeds of several methods (long folder names in the labels) stack the legend in rows instead of
+    one row many times the figure's width."""
+    runs = [make_run(tmp_path / f"modelnet10-aligned-cpc1-{m}-s{seed}", m) for m in ("gm", "dd3d", "dm")
+            for seed in range(4)]
+    two = load_rgb(plot_folders(runs[:1] + runs[4:5], tmp_path / "two")[0])
+    many = load_rgb(plot_folders(runs, tmp_path / "many")[0])
+    assert many.shape[1] <= 1.2 * two.shape[1]  # as wide as a two-curve figure
+    assert many.shape[0] > two.shape[0]  # the legend's rows add height instead
+
+
 def test_log_scale_only_when_values_span_orders_of_magnitude() -> None:
     assert not log_scale([np.linspace(2.0, 1.0, 10), np.linspace(1.0, 0.5, 10)])
     assert log_scale([np.array([5.0, 1.0]), np.array([0.01, 0.001])])
