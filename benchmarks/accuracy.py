@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from benchmarks.grid import REPO, Cell, Evaluation, comma_ints, grid_parser, print_figures, run_grid
 from benchmarks.harness import profile_of
-from benchmarks.reference import EVAL, LOOP
+from benchmarks.reference import EVAL, LOOP, VARIANTS as REFERENCE_VARIANTS
 from benchmarks.seeds import summarise
 
 METHODS = ["random", "herding", "kcenter", "gm", "dm", "sadm", "pcc", "dd3d", "dd3d-warm", "tm"]
 #: columns that are a method with options: dd3d-warm is DD3D started from the herding clouds (beyond the paper)
-VARIANTS = {"dd3d-warm": ["distill.method=dd3d", "distill.generator.init=real"]}
+VARIANTS = {"dd3d-warm": REFERENCE_VARIANTS["dd3d-warm"]}
 SEEDS = [0, 1, 2]
 SETTINGS = ["aligned", "rotated"]
 CPCS = [1, 10]
@@ -59,7 +59,8 @@ def cell_name(setting: str, cpc: int, method: str, seed: int) -> str:
 def main() -> None:
     parser = grid_parser(__doc__, "methods", METHODS, SEEDS)
     parser.add_argument("--cpcs", type=comma_ints, default=",".join(map(str, CPCS)), help="comma-separated cpc values")
-    parser.add_argument("--table", action="store_true", help="only print the table of the cells finished so far")
+    parser.add_argument("--table", action="store_true",
+                        help="only print the table of the cells finished so far (no runs, no figures)")
     args = parser.parse_args()
     name, methods, seeds, cpcs = profile_of(parser, args), args.methods, args.seeds, args.cpcs
     cells = [Cell(cell_name(setting, cpc, method, seed), "modelnet10.yaml", budget(method, name) + [
@@ -74,7 +75,8 @@ def main() -> None:
         for setting in SETTINGS:
             row = [summarise([out / cell_name(setting, cpc, m, s) / "eval" for s in seeds]) for m in methods]
             print(f"| {setting} | {cpc} | " + " | ".join("—" if r is None else f"{r.cell()} ({r.seeds})" for r in row) + " |")
-    print_figures(out)
+    if not args.table:
+        print_figures(out)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,8 @@ import torch
 import torch.nn.functional as F
 from test_distill import tiny
 
-from dd3d.distill import build_method
+from dd3d.distill import build_method, pointnet_gradients
 from dd3d.distill.matching import matched_parameters
-from dd3d.distill import pointnet_gradients
 from dd3d.distill.pointnet_gradients import analytic_gradients, grouped_gradients
 from dd3d.distill.run import build_context
 from dd3d.models import build_network
