@@ -1,6 +1,7 @@
 """DD3D neural modules: SIREN layers, the point-wise generator and the point cloud rotator."""
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 
@@ -122,6 +123,40 @@ def test_rotated_backbone_classifier_and_segmenter() -> None:
     assert torch.allclose(clf(rotate(x, rotations)), clf(x), atol=1e-4)
     seg = RotatedBackbone(Rotator("fixed"), PointNetSeg(num_parts=6, num_categories=4))
     assert seg(x, torch.tensor([0, 3, 1])).shape == (3, 64, 6)
+
+
+
+def _segmenter_channels_first(net: PointNetSeg, points: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
+    """PointNetSeg written as the original implementation: Conv1d on (B, C, P) and the concatenated head."""
+    n = points.shape[1]
+    f1 = torch.relu(net.norm1(net.conv1(points.transpose(1, 2))))
+    f2 = torch.relu(net.norm2(net.conv2(f1)))
+    pooled = net.norm3(net.conv3(f2)).amax(dim=2, keepdim=True)
+    onehot = torch.nn.functional.one_hot(categories, net.num_categories).float()[:, :, None]
+    features = torch.cat([pooled.expand(-1, -1, n), onehot.expand(-1, -1, n), f1, f2], dim=1)
+    return net.head(features).transpose(1, 2)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_segmenter_equals_the_channels_first_form(train: bool) -> None:
+    torch.manual_seed(0)
+    net = PointNetSeg(num_parts=6, num_categories=4, size="small").train(train)
+    for norm in (net.norm1, net.norm2, net.norm3):  # non-trivial running statistics for eval mode
+        norm.running_mean.uniform_(-1, 1)
+        norm.running_var.uniform_(0.5, 2)
+    reference = copy.deepcopy(net)
+    x, categories = torch.randn(5, 40, 3), torch.tensor([0, 3, 1, 1, 2])
+    ours, theirs = net(x, categories), _segmenter_channels_first(reference, x, categories)
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    ours.square().sum().backward()
+    theirs.square().sum().backward()
+    # the convolutions' biases before train-mode BatchNorm have zero gradient up to rounding: compare every
+    # gradient against the largest one
+    scale = max(float(b.grad.abs().max()) for b in reference.parameters())
+    for a, b in zip(net.parameters(), reference.parameters()):
+        assert torch.allclose(a.grad, b.grad, rtol=1e-4, atol=1e-5 * scale)
+    for a, b in zip(net.buffers(), reference.buffers()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6)
 
 
 # ---------------------------------------------------------------- SIREN and generator

@@ -77,10 +77,25 @@ class PointNetSeg(nn.Module):
         self.head = nn.Conv1d(c3 + num_categories + c1 + c2, num_parts, 1)
 
     def forward(self, points: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
-        n = points.shape[1]
-        f1 = F.relu(self.norm1(self.conv1(points.transpose(1, 2))))
-        f2 = F.relu(self.norm2(self.conv2(f1)))
-        pooled = self.norm3(self.conv3(f2)).amax(dim=2, keepdim=True)
-        onehot = F.one_hot(categories, self.num_categories).to(points.dtype)[:, :, None]
-        features = torch.cat([pooled.expand(-1, -1, n), onehot.expand(-1, -1, n), f1, f2], dim=1)
-        return self.head(features).transpose(1, 2)
+        """Computed channels-last, (B, P, C), with the 1×1 convolutions' weights as linear maps (the same
+        parameters and function as the channels-first Conv1d form; CPU matrix products instead of
+        convolutions, whose double backward for gradient matching is slow). The head is split by its
+        input blocks: the global feature and the one-hot are the same for every point of a cloud, so
+        their part of the 1×1 head is one (B, parts) term added to every point instead of a (B, P, 1232)
+        concatenation."""
+        f1 = F.relu(_normalised(points, self.conv1, self.norm1))
+        f2 = F.relu(_normalised(f1, self.conv2, self.norm2))
+        pooled = _normalised(f2, self.conv3, self.norm3).amax(dim=1)
+        onehot = F.one_hot(categories, self.num_categories).to(points.dtype)
+        weight = self.head.weight[:, :, 0]
+        c3, c1 = pooled.shape[1], f1.shape[2]
+        w_cloud, w1, w2 = weight.split([c3 + self.num_categories, c1, f2.shape[2]], dim=1)
+        per_cloud = F.linear(torch.cat([pooled, onehot], dim=1), w_cloud, self.head.bias)
+        return F.linear(f1, w1) + F.linear(f2, w2) + per_cloud[:, None, :]
+
+
+def _normalised(x: torch.Tensor, conv: nn.Conv1d, norm: nn.BatchNorm1d) -> torch.Tensor:
+    """BatchNorm(Conv1d 1×1(x)) on channels-last x (B, P, C_in) → (B, P, C_out): statistics per channel
+    over all clouds and points, as BatchNorm1d on the channels-first (B, C, P) form."""
+    y = F.linear(x, conv.weight[:, :, 0], conv.bias)
+    return norm(y.reshape(-1, y.shape[-1])).view_as(y)
