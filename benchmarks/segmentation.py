@@ -12,7 +12,7 @@ and class mIoU as mean ± std over distillation seeds.
 """
 from __future__ import annotations
 
-from benchmarks.grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
+from benchmarks.grid import REPO, Cell, Evaluation, comma_ints, grid_parser, print_figures, run_grid
 from benchmarks.harness import profile_of
 from benchmarks.seeds import summarise
 
@@ -37,18 +37,19 @@ def cell_name(config: str, cpc: int, method: str, seed: int) -> str:
 
 def main() -> None:
     parser = grid_parser(__doc__, "methods", METHODS, SEEDS)
+    parser.add_argument("--cpcs", type=comma_ints, help="comma-separated cpc values (default: the profile's, 1,10)")
     args = parser.parse_args()
     name = profile_of(parser, args)
     spec = PROFILES[name]
-    methods, seeds = args.methods, args.seeds
+    methods, seeds, cpcs = args.methods, args.seeds, args.cpcs or spec["cpcs"]
     cells = [Cell(cell_name(config, cpc, method, seed), config,
                   spec["overrides"] + [f"distill.method={method}", f"distill.cpc={cpc}", f"seed={seed}"], [Evaluation()])
-             for config in spec["configs"] for cpc in spec["cpcs"] for seed in seeds for method in methods]
+             for config in spec["configs"] for cpc in cpcs for seed in seeds for method in methods]
     out = args.out or REPO / "runs" / "bench-segmentation" / name
     run_grid(cells, out, f"Segmentation grid ({name} profile)", spec["overrides"], table=False)
     print("\n| data | cpc | metric | " + " | ".join(methods) + " |\n|---|---|---|" + "---|" * len(methods))
     for config in spec["configs"]:
-        for cpc in spec["cpcs"]:
+        for cpc in cpcs:
             for key, label in METRIC_KEYS.items():
                 row = [summarise([out / cell_name(config, cpc, m, s) / "eval" for s in seeds], key) for m in methods]
                 row = ["—" if r is None else f"{r.cell()} ({r.seeds})" for r in row]
