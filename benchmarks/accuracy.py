@@ -17,14 +17,14 @@ paper; the fit is not counted in the budget). Cells run cpc 1 first; each is a r
 """
 from __future__ import annotations
 
-from benchmarks.grid import REPO, Cell, Evaluation, comma_ints, grid_parser, print_figures, run_grid
+from benchmarks.grid import DD3D_WARM, REPO, Cell, Evaluation, column_overrides, comma_ints, grid_parser, print_figures, run_grid
 from benchmarks.harness import profile_of
-from benchmarks.reference import EVAL, LOOP, VARIANTS as REFERENCE_VARIANTS
+from benchmarks.reference import EVAL, LOOP
 from benchmarks.seeds import summarise
 
 METHODS = ["random", "herding", "kcenter", "gm", "dm", "sadm", "pcc", "dd3d", "dd3d-warm", "tm"]
 #: columns that are a method with options: dd3d-warm is DD3D started from the herding clouds (beyond the paper)
-VARIANTS = {"dd3d-warm": REFERENCE_VARIANTS["dd3d-warm"]}
+VARIANTS = {"dd3d-warm": DD3D_WARM}
 SEEDS = [0, 1, 2]
 SETTINGS = ["aligned", "rotated"]
 CPCS = [1, 10]
@@ -47,11 +47,6 @@ def budget(method: str, profile: str) -> list[str]:
         [f"distill.iterations={UPDATES}"]
 
 
-def method_overrides(column: str) -> list[str]:
-    """The config overrides that select the grid column ``column`` (a method, or one of :data:`VARIANTS`)."""
-    return VARIANTS.get(column, [f"distill.method={column}"])
-
-
 def cell_name(setting: str, cpc: int, method: str, seed: int) -> str:
     return f"modelnet10-{setting}-cpc{cpc}-{method}-s{seed}"
 
@@ -64,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     name, methods, seeds, cpcs = profile_of(parser, args), args.methods, args.seeds, args.cpcs
     cells = [Cell(cell_name(setting, cpc, method, seed), "modelnet10.yaml", budget(method, name) + [
-                 f"data.setting={setting}", *method_overrides(method), f"distill.cpc={cpc}", f"seed={seed}"],
+                 f"data.setting={setting}", *column_overrides(method, VARIANTS), f"distill.cpc={cpc}", f"seed={seed}"],
                   [Evaluation()])
              for cpc in cpcs for setting in SETTINGS for seed in seeds for method in methods]
     out = args.out or REPO / "runs" / "bench-accuracy" / name

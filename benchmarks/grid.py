@@ -25,6 +25,10 @@ from dd3d.table import collect, render_markdown
 from benchmarks.harness import REPO, profile_parser
 
 
+#: DD3D started from the herding clouds (``distill.generator.init=real``, beyond the paper): the grids' dd3d-warm column
+DD3D_WARM = ["distill.method=dd3d", "distill.generator.init=real"]
+
+
 @dataclass
 class Evaluation:
     """One evaluation of a cell's distilled set, written to ``<cell>/<folder>/metrics.json``."""
@@ -52,6 +56,12 @@ def comma_list(text: str) -> list[str]:
 def comma_ints(text: str) -> list[int]:
     """``"0,1,2"`` -> ``[0, 1, 2]`` (an argparse ``type``)."""
     return [int(item) for item in comma_list(text)]
+
+
+def column_overrides(column: str, variants: dict[str, list[str]]) -> list[str]:
+    """The config overrides that select the grid column ``column``: one of ``variants`` (a method with
+    options, e.g. dd3d-warm) or a method name."""
+    return variants.get(column, [f"distill.method={column}"])
 
 
 def grid_parser(doc: str | None, subset: str, choices: list[str],

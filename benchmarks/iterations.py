@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
-from benchmarks.grid import REPO, Cell, Evaluation, comma_ints, comma_list, grid_parser, print_figures, run_grid
+from benchmarks.grid import DD3D_WARM, REPO, Cell, Evaluation, comma_ints, comma_list, grid_parser, print_figures, run_grid
 from benchmarks.harness import profile_of
 from benchmarks.reference import EVAL, LOOP
 from benchmarks.seeds import summarise
@@ -25,7 +25,7 @@ from dd3d.metrics import part_coherence
 VARIANTS = {"herding": ["distill.method=herding"],
             "gm-herding": ["distill.method=gm", "distill.init_clouds=herding"],
             "dd3d": ["distill.method=dd3d"],
-            "dd3d-warm": ["distill.method=dd3d", "distill.generator.init=real"]}
+            "dd3d-warm": DD3D_WARM}
 DATASETS = {"modelnet10": ("modelnet10.yaml", [o for o in LOOP if not o.startswith("distill.cpc")] + EVAL +
                            ["eval.epochs=100"]),
             "parts": ("shapes-seg.yaml", SEG_BUDGET)}

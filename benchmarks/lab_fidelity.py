@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.grid import comma_list
+from benchmarks.grid import DD3D_WARM, comma_list
 from benchmarks.harness import REPO, profile_of, profile_parser
 from dd3d.distill import build_method
 from dd3d.distill.run import build_context
@@ -36,7 +36,7 @@ from dd3d.provenance import command, machine
 PAPER_GENERATOR = ["distill.generator.noise_dim=1", "distill.generator.omega0=100"]
 VARIANTS = {"gm": ["distill.method=gm"],
             "dd3d": ["distill.method=dd3d", "distill.generator.init=noise", *PAPER_GENERATOR],
-            "dd3d-warm": ["distill.method=dd3d", "distill.generator.init=real", *PAPER_GENERATOR],
+            "dd3d-warm": [*DD3D_WARM, *PAPER_GENERATOR],
             "dd3d-warm-sheet": ["distill.method=dd3d"]}
 MINUTES = {"quick": 5.0, "paper": 30.0}
 POINTS = 1024

@@ -22,7 +22,7 @@ not re-run here.
 """
 from __future__ import annotations
 
-from benchmarks.grid import REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
+from benchmarks.grid import DD3D_WARM, REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
 from benchmarks.harness import profile_of
 from benchmarks.seeds import markdown_rows, summarise
 from dd3d.engine.profile import SHEET_GENERATOR
@@ -30,9 +30,9 @@ from dd3d.engine.profile import SHEET_GENERATOR
 SEEDS = [0, 1, 2, 3, 4]
 VARIANTS = {"random": ["distill.method=random"], "herding": ["distill.method=herding"],
             "gm": ["distill.method=gm"], "dd3d": ["distill.method=dd3d"],
-            "dd3d-warm": ["distill.method=dd3d", "distill.generator.init=real"],
-            "dd3d-warm-lr1e-3": ["distill.method=dd3d", "distill.generator.init=real", "distill.lr=0.001"],
-            "dd3d-warm-sheet": ["distill.method=dd3d", "distill.generator.init=real", *SHEET_GENERATOR]}
+            "dd3d-warm": DD3D_WARM,
+            "dd3d-warm-lr1e-3": [*DD3D_WARM, "distill.lr=0.001"],
+            "dd3d-warm-sheet": [*DD3D_WARM, *SHEET_GENERATOR]}
 LOOP = ["data.setting=aligned", "distill.cpc=1", "distill.outer_loop=10", "distill.inner_loop=1",
         "distill.resolution=256", "distill.real_batch=32", "distill.augment_real=false", "distill.real_sampling=fresh"]
 EVAL = ["eval.optimizer=adam", "eval.lr=0.001", "eval.weight_decay=0.0005", "eval.scheduler=cosine", "eval.min_lr=0.0001",
