@@ -31,11 +31,13 @@ DD3D_WARM = ["distill.method=dd3d", "distill.generator.init=real"]
 
 @dataclass
 class Evaluation:
-    """One evaluation of a cell's distilled set, written to ``<cell>/<folder>/metrics.json``."""
+    """One evaluation of a cell's distilled set, written to ``<cell>/<folder>/metrics.json``; ``source`` is
+    the run folder evaluated, relative to the cell's ("": the cell's run; e.g. ``snapshots/it50``)."""
 
     folder: str = "eval"
     overrides: list[str] = field(default_factory=list)
     backbone: str | None = None
+    source: str = ""
 
 
 @dataclass
@@ -89,8 +91,8 @@ def run_cell(cell: Cell, folder: Path) -> str:
     for ev in cell.evaluations:
         target = folder / ev.folder
         if not (target / "metrics.json").is_file():
-            evaluate_synthetic(load_config(REPO / "configs" / cell.config, cell.overrides + ev.overrides), folder,
-                               target, backbone=ev.backbone, progress=False)
+            evaluate_synthetic(load_config(REPO / "configs" / cell.config, cell.overrides + ev.overrides),
+                               folder / ev.source, target, backbone=ev.backbone, progress=False)
         metrics = collect([target])[0]
         scores.append(f"{ev.folder} OA {100 * metrics['oa_mean']:.1f} ± {100 * metrics['oa_std']:.1f}")
     return f"{'; '.join(scores)} ({time.perf_counter() - start:.0f} s)"

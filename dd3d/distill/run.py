@@ -4,7 +4,8 @@ The run folder holds ``synthetic.h5`` (at ``eval.resolution``), ``distill.json``
 settings, wall time, peak memory, matching-loss curve), ``config.yaml`` (resolved), for dd3d
 ``generator.pt`` (generator + rotator + what is needed to regenerate at any resolution), and while
 running ``checkpoint.pt`` (written atomically every ``distill.checkpoint_every`` iterations and on
-Ctrl-C) from which ``--resume`` continues at the right iteration.
+Ctrl-C) from which ``--resume`` continues at the right iteration. With ``distill.snapshot_every`` the
+run as it stood every so many iterations is kept in ``snapshots/it<N>/``, a run folder of its own.
 
 Launched by ``torchrun`` (WORLD_SIZE > 1) the run joins the job's process group and the classes are
 sharded across the processes (:mod:`dd3d.distill.distributed`); every process needs the config and
@@ -115,6 +116,10 @@ def _distill(cfg: Config, out: Path, group: Group, device: torch.device, resume:
             last = _checkpoint_state(method, ctx, iteration + 1, elapsed)
             if group.is_main and (iteration + 1) % cfg.distill.checkpoint_every == 0:
                 save_checkpoint(out / CHECKPOINT_FILE, last)
+            every = cfg.distill.snapshot_every
+            if group.is_main and every and (iteration + 1) % every == 0 and iteration + 1 < total:
+                _write_run_folder(snapshot_folder(out, iteration + 1), cfg, ctx, method, device, last,
+                                  {"iterations": iteration + 1, "snapshot_of": total})
             if on_iteration is not None:
                 on_iteration(iteration + 1, loss)
     except (KeyboardInterrupt, PeerLost, Diverged) as exc:  # keep the last completed iteration (same on every rank)
@@ -126,29 +131,53 @@ def _distill(cfg: Config, out: Path, group: Group, device: torch.device, resume:
     finally:
         bar.close()
     seconds = previous_seconds + time.perf_counter() - began
-    synthetic = method.synthetic(cfg.eval.resolution, torch.Generator().manual_seed(cfg.seed))
-    if not np.isfinite(synthetic.points).all():
+    extra = {"processes": group.world,
+             "all_reduce_bytes_per_iteration": (group.reduced_bytes - reduced_before) // max(total - start_iteration, 1)}
+    try:
+        summary = _write_run_folder(out if group.is_main else None, cfg, ctx, method, device,
+                                    {**last, "seconds": seconds}, {"iterations": total, **extra})
+    except Diverged as exc:
         if group.is_main:
             save_checkpoint(out / CHECKPOINT_FILE, last)
-        raise Diverged(f"{method.name}: the synthetic clouds have NaN or Inf coordinates; "
-                       f"{_diverged_hint(out, last['iteration'])}")
+        raise Diverged(f"{exc}; {_diverged_hint(out, last['iteration'])}") from None
     if group.is_main:
-        write_synthetic_h5(out / SYNTHETIC_FILE, synthetic, ctx.real.class_names)
+        (out / CHECKPOINT_FILE).unlink(missing_ok=True)
+    return summary
+
+
+def snapshot_folder(out: Path, iteration: int) -> Path:
+    """Where ``distill.snapshot_every`` writes the run as it was after ``iteration`` iterations."""
+    return out / "snapshots" / f"it{iteration}"
+
+
+def _write_run_folder(folder: Path | None, cfg: Config, ctx: DistillContext, method: Method, device: torch.device,
+                      state: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """Write the synthetic set, the method's artefacts, ``config.yaml`` and ``distill.json`` (returned) to
+    ``folder`` (None: only build the summary); ``state`` is the checkpoint state of the iteration written.
+    A set with NaN or Inf coordinates raises :class:`Diverged` before anything is written."""
+    synthetic = method.synthetic(cfg.eval.resolution, torch.Generator().manual_seed(cfg.seed))
+    if not np.isfinite(synthetic.points).all():
+        raise Diverged(f"{method.name}: the synthetic clouds have NaN or Inf coordinates after iteration "
+                       f"{state['iteration']}")
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text(folder / CONFIG_FILE, dump_config(cfg))
+        write_synthetic_h5(folder / SYNTHETIC_FILE, synthetic, ctx.real.class_names)
         for name, payload in method.artefacts().items():
-            save_checkpoint(out / name, payload)
+            save_checkpoint(folder / name, payload)
     summary = {
         "method": method.name,
         "cpc": cfg.distill.cpc,
         "dataset": dataset_label(cfg),
         "setting": cfg.data.setting,
         "rotator": rotator_kind(cfg),
-        "iterations": total,
+        "iterations": fields["iterations"],
         "distill_resolution": cfg.distill.resolution,
         "eval_resolution": cfg.eval.resolution,
         "class_names": ctx.real.class_names,
         "synthetic_clouds": int(len(synthetic.labels)),
         "synthetic_parameter_bytes": method.parameter_bytes(),
-        "wall_time_s": round(seconds, 2),
+        "wall_time_s": round(state["seconds"], 2),
         "peak_memory_bytes": peak_memory_bytes(device),
         "device": describe(device),
         "machine": machine(),
@@ -156,10 +185,8 @@ def _distill(cfg: Config, out: Path, group: Group, device: torch.device, resume:
         "loss_curve": [round(v, 6) for v in method.losses],
         "loss_definition": "per iteration: mean over outer steps of the matching loss, divided by the number of classes",
         **method.report(),
-        "processes": group.world,
-        "all_reduce_bytes_per_iteration": (group.reduced_bytes - reduced_before) // max(total - start_iteration, 1),
+        **{k: v for k, v in fields.items() if k != "iterations"},
     }
-    if group.is_main:
-        write_json(out / SUMMARY_FILE, summary)
-        (out / CHECKPOINT_FILE).unlink(missing_ok=True)
+    if folder is not None:
+        write_json(folder / SUMMARY_FILE, summary)
     return summary
