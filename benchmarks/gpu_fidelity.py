@@ -27,10 +27,11 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.harness import REPO
+from benchmarks.harness import REPO, TOY_SIZES
 from benchmarks.reference import PROFILES as REFERENCE_PROFILES
 from dd3d.config import load_config
 from dd3d.distill.run import distill
+from dd3d.errors import DD3DError
 from dd3d.evaluate import evaluate_synthetic
 from dd3d.io import write_json
 from dd3d.provenance import command, machine
@@ -38,10 +39,8 @@ from dd3d.provenance import command, machine
 METHODS = ["dd3d", "gm", "random"]
 #: (profile, overrides); the paper profile is the config as shipped (aligned cpc 1)
 PROFILES = {"reference-short": REFERENCE_PROFILES["quick"], "paper": ["data.setting=aligned", "distill.cpc=1"]}
-TOY = ["data.max_classes=3", "data.builtin.train_per_class=6", "data.builtin.test_per_class=2", "data.resolution=64",
-       "distill.resolution=32", "distill.real_batch=2", "distill.generator.width=32", "model.size=small",
-       "eval.resolution=64", "distill.iterations=4", "distill.outer_loop=1", "distill.inner_loop=1", "eval.epochs=2",
-       "eval.runs=1"]
+TOY = [*TOY_SIZES, "data.resolution=64", "distill.resolution=32", "distill.real_batch=2", "eval.resolution=64",
+       "distill.iterations=4", "distill.outer_loop=1", "distill.inner_loop=1", "eval.epochs=2", "eval.runs=1"]
 
 
 class Deadline(KeyboardInterrupt):
@@ -104,8 +103,11 @@ def main() -> None:
                 cells[key] = None
                 continue
             toy = TOY if args.toy else []  # last: the toy's sizes win over the profile's
-            cells[key] = run_cell(config, [*overrides, *common, f"distill.method={method}", *toy],
-                                  args.out / profile / method, deadline)
+            try:
+                cells[key] = run_cell(config, [*overrides, *common, f"distill.method={method}", *toy],
+                                      args.out / profile / method, deadline)
+            except DD3DError as exc:  # e.g. --data without the ModelNet10 files: one line, not a traceback
+                raise SystemExit(f"gpu_fidelity: {exc}") from None
             print(key, json.dumps(cells[key]), flush=True)
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() and not args.toy else "CPU (toy)"
     lines = [f"ModelNet10 aligned cpc 1, seed 0, on {gpu}; torch {torch.__version__}; "

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.harness import REPO
+from benchmarks.harness import REPO, TOY_SIZES
 from benchmarks.labtools import engine_speed
 from dd3d.config import load_config
 from dd3d.device import describe, resolve_device
@@ -41,8 +41,7 @@ SCHEDULE = {1: (10, 1), 10: (20, 1), 50: (40, 5)}  # (outer, inner): the release
 FULL = {"config": "modelnet10.yaml", "cpcs": [1, 10, 50], "points": 1024,
         "extra": ["distill.real_batch=32"], "engine_seconds": 20.0}
 TOY = {"config": "shapes.yaml", "cpcs": [1, 2], "points": 64,
-       "extra": ["distill.real_batch=4", "model.size=small", "distill.generator.width=32", "data.max_classes=3",
-                 "data.builtin.train_per_class=6", "data.builtin.test_per_class=2"],
+       "extra": ["distill.real_batch=4", *TOY_SIZES],
        "engine_seconds": 3.0}
 
 

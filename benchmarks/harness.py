@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
+#: the GPU scripts' --toy size: 3 classes of the built-in shapes, few clouds, small networks (numbers mean nothing)
+TOY_SIZES = ["data.max_classes=3", "data.builtin.train_per_class=6", "data.builtin.test_per_class=2",
+             "model.size=small", "distill.generator.width=32"]
 
 
 def profile_parser(doc: str | None, child: bool = False) -> argparse.ArgumentParser:

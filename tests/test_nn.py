@@ -125,7 +125,6 @@ def test_rotated_backbone_classifier_and_segmenter() -> None:
     assert seg(x, torch.tensor([0, 3, 1])).shape == (3, 64, 6)
 
 
-
 def _segmenter_channels_first(net: PointNetSeg, points: torch.Tensor, categories: torch.Tensor) -> torch.Tensor:
     """PointNetSeg written as the original implementation: Conv1d on (B, C, P) and the concatenated head."""
     n = points.shape[1]

@@ -212,9 +212,9 @@ def _batch_moments(norm: nn.modules.batchnorm._BatchNorm, args: tuple[torch.Tens
     moments = torch.zeros(2, x.shape[1], dtype=torch.float64, device=x.device)
     for block in x.chunk(blocks):
         # two passes, the second squaring in place: ≈ 8× faster than torch.var_mean over the batch dimension on CPU
-        shifted = block.mean(dim=dims, keepdim=True)
-        var = (block - shifted).square_().mean(dim=dims).double()
-        mean = shifted.flatten().double()
+        block_mean = block.mean(dim=dims, keepdim=True)
+        var = (block - block_mean).square_().mean(dim=dims).double()
+        mean = block_mean.flatten().double()
         moments += torch.stack([mean, var + mean * mean]) * (block.numel() // x.shape[1])
     moments = torch.cat([moments.reshape(-1), moments.new_full((1,), x.numel() // x.shape[1])])
     if reduce is not None:

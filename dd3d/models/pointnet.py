@@ -87,9 +87,8 @@ class PointNetSeg(nn.Module):
         f2 = F.relu(_normalised(f1, self.conv2, self.norm2))
         pooled = _normalised(f2, self.conv3, self.norm3).amax(dim=1)
         onehot = F.one_hot(categories, self.num_categories).to(points.dtype)
-        weight = self.head.weight[:, :, 0]
-        c3, c1 = pooled.shape[1], f1.shape[2]
-        w_cloud, w1, w2 = weight.split([c3 + self.num_categories, c1, f2.shape[2]], dim=1)
+        blocks = [pooled.shape[1] + self.num_categories, f1.shape[2], f2.shape[2]]
+        w_cloud, w1, w2 = self.head.weight[:, :, 0].split(blocks, dim=1)
         per_cloud = F.linear(torch.cat([pooled, onehot], dim=1), w_cloud, self.head.bias)
         return F.linear(f1, w1) + F.linear(f2, w2) + per_cloud[:, None, :]
 
