@@ -6,6 +6,8 @@ figure: the k-th part of a category gets ``PART_COLORS[k]``. RGB floats in [0, 1
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 #: part colours by the part's position within its class (ShapeNet-part classes have at most 6 parts)
@@ -104,5 +106,11 @@ FIGURE_RC = {
 
 
 def method_color(name: str) -> tuple[float, float, float]:
-    """The colour of method ``name`` (case-insensitive) in :data:`METHOD_COLORS`."""
-    return METHOD_COLORS.get(name.lower(), OTHER_COLOR)
+    """The colour of method ``name`` (case-insensitive) in :data:`METHOD_COLORS`; a name marked with a
+    rate schedule of its own (``<method>-step<N>``, :func:`dd3d.plots.method_label`) gets its method's
+    colour mixed 40 % with white."""
+    key = name.lower()
+    base, _, suffix = key.rpartition("-")
+    if key not in METHOD_COLORS and base in METHOD_COLORS and re.fullmatch(r"step\d+", suffix):
+        return tuple(0.6 * c + 0.4 for c in METHOD_COLORS[base])  # type: ignore[return-value]
+    return METHOD_COLORS.get(key, OTHER_COLOR)

@@ -14,7 +14,7 @@ from conftest import assert_one_line_error, run_cli
 from test_viewer import count_near, load_rgb
 
 from dd3d.errors import DD3DError
-from dd3d.palette import METHOD_COLORS
+from dd3d.palette import METHOD_COLORS, method_color
 from dd3d.plots import log_scale, plot_benchmark, plot_folders, pooled, read_evaluations, read_run
 
 
@@ -89,6 +89,25 @@ def test_accuracy_against_iterations_pools_seeds_and_draws_a_band(tmp_path: Path
     for name in ("gm", "dd3d"):
         assert count_near(image, np.array(METHOD_COLORS[name]), tolerance=20) > 100, name
         assert count_near(image, tinted(METHOD_COLORS[name], 0.2), tolerance=4) > 300, f"no {name} band"
+
+
+def test_a_run_with_its_own_rate_schedule_is_a_line_of_its_own(tmp_path: Path) -> None:
+    """dd3d with Table 7's ×0.1 every 100 iterations (``distill.lr_step: 100``) is labelled dd3d-step100 and
+    drawn in a lighter dd3d colour, not pooled with the release's schedule (one step at half the run)."""
+    bench = tmp_path / "bench"
+    for name, lr_step, oa in (("dd3d", None, 0.30), ("table7", 100, 0.80)):
+        for iterations in (25, 400):
+            run = make_run(bench / f"{name}-it{iterations}", "dd3d", iterations, evaluations={"eval": [oa, oa]})
+            if lr_step is not None:
+                (run / "config.yaml").write_text(f"seed: 0\ndistill:\n  lr_step: {lr_step}\n")
+    methods = {read_run(p).method for p in bench.iterdir()}
+    assert methods == {"dd3d", "dd3d-step100"}
+    lighter = method_color("dd3d-step100")
+    assert lighter == pytest.approx(tuple(0.6 * c + 0.4 for c in METHOD_COLORS["dd3d"]))
+    assert method_color("dd3d-stepwise") == method_color("unknown")  # only -step<N> marks a schedule
+    image = load_rgb(plot_benchmark(bench)[0])
+    for color in (METHOD_COLORS["dd3d"], lighter):
+        assert count_near(image, np.array(color), tolerance=12) > 100, color
 
 
 def test_cross_architecture_heat_map_and_memory_plots(tmp_path: Path) -> None:
