@@ -110,6 +110,31 @@ def test_a_run_with_its_own_rate_schedule_is_a_line_of_its_own(tmp_path: Path) -
         assert count_near(image, np.array(color), tolerance=12) > 100, color
 
 
+def test_the_long_run_benchmark_draws_accuracy_along_its_snapshots_and_its_loss_curves(tmp_path: Path) -> None:
+    """benchmarks/long_run.py: each run's evaluated snapshots (``snapshots/it<N>``) and its final set give
+    the points of one line per variant; unevaluated snapshots and unfinished runs are left out."""
+    from benchmarks.long_run import EVALUATED, draw_figures
+
+    out = tmp_path / "bench"
+    out.mkdir()
+    assert draw_figures(out) == []  # no finished run yet
+    for name, lr_step in (("dd3d-s0", None), ("dd3d-table7-s0", 100)):
+        final = make_run(out / name, "dd3d", EVALUATED[-1], evaluations={"eval": [0.7, 0.8]})
+        for n in [*EVALUATED[:-1], 75]:  # it75 kept but not evaluated
+            make_run(final / "snapshots" / f"it{n}", "dd3d", n,
+                     evaluations={"eval": [0.5, 0.6]} if n in EVALUATED else None)
+        if lr_step is not None:
+            for folder in (final, *final.glob("snapshots/it*")):
+                (folder / "config.yaml").write_text(f"seed: 0\ndistill:\n  lr_step: {lr_step}\n")
+    (out / "unfinished").mkdir()
+    written = draw_figures(out)
+    assert [p.name for p in written] == ["long-run-loss.png", "long-run-loss.pdf", "long-run-accuracy-aligned-cpc1.png",
+                                         "long-run-accuracy-aligned-cpc1.pdf"]
+    image = load_rgb(written[2])
+    for color in (METHOD_COLORS["dd3d"], method_color("dd3d-step100")):
+        assert count_near(image, np.array(color), tolerance=12) > 100, color
+
+
 def test_cross_architecture_heat_map_and_memory_plots(tmp_path: Path) -> None:
     bench = tmp_path / "bench"
     for method, oa in (("gm", 0.6), ("dd3d", 0.7)):
