@@ -228,14 +228,23 @@ def iteration_groups(evaluations: Sequence[Evaluated]) -> dict[tuple, list[Evalu
     return {k: g for k, g in groups.items() if len({e.run.iterations for e in g}) >= 2}
 
 
+def seed_note(evaluations: Sequence[Evaluated], methods: Sequence[str]) -> str:
+    """How many distillation seeds the bands pool: one count, or each method's when they differ."""
+    seeds = {m: len({e.run.seed for e in evaluations if e.run.method == m}) for m in methods}
+    if len(set(seeds.values())) == 1:
+        n = next(iter(seeds.values()))
+        return f"{n} distillation seed{'s' * (n > 1)}"
+    return "distillation seeds (" + ", ".join(f"{m.upper()}: {n}" for m, n in seeds.items()) + ")"
+
+
 def plot_accuracy_vs_iterations(key: tuple, evaluations: Sequence[Evaluated], stem: Path) -> list[Path]:
     """Accuracy against distillation iterations, one line per method with ± std as a band."""
     dataset, setting, cpc, backbone = key
-    seeds = len({e.run.seed for e in evaluations})
+    methods = _method_order({e.run.method for e in evaluations})
     with figure_style():
         fig = new_figure(5.0, 3.4)
         ax = fig.add_subplot()
-        for method in _method_order({e.run.method for e in evaluations}):
+        for method in methods:
             by_x = _group([e for e in evaluations if e.run.method == method], lambda e: e.run.iterations)
             xs = sorted(by_x)
             mean, std = np.array([pooled(by_x[x]) for x in xs]).T
@@ -251,7 +260,7 @@ def plot_accuracy_vs_iterations(key: tuple, evaluations: Sequence[Evaluated], st
         ax.set_ylabel(f"test accuracy (%, {backbone})")
         ax.set_title(f"{dataset} · {setting} · cpc {cpc}")
         ax.legend(loc="best")
-        fig.text(0.01, -0.02, f"band: ± std over {seeds} distillation seed{'s' * (seeds > 1)} × evaluation runs",
+        fig.text(0.01, -0.02, f"band: ± std over {seed_note(evaluations, methods)} × evaluation runs",
                  fontsize="small", color="0.35", va="top")
         return save_figure(fig, stem)
 

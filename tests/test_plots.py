@@ -6,6 +6,7 @@ the fields the plots read), so the tests take a second instead of distilling.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from test_viewer import count_near, load_rgb
 
 from dd3d.errors import DD3DError
 from dd3d.palette import METHOD_COLORS, method_color
-from dd3d.plots import log_scale, plot_benchmark, plot_folders, pooled, read_evaluations, read_run
+from dd3d.plots import log_scale, plot_benchmark, plot_folders, pooled, read_evaluations, read_run, seed_note
 
 
 def make_run(folder: Path, method: str, iterations: int = 10, seed: int = 0, loss: list[float] | None = None,
@@ -130,6 +131,11 @@ def test_the_long_run_benchmark_draws_accuracy_along_its_snapshots_and_its_loss_
     written = draw_figures(out)
     assert [p.name for p in written] == ["long-run-loss.png", "long-run-loss.pdf", "long-run-accuracy-aligned-cpc1.png",
                                          "long-run-accuracy-aligned-cpc1.pdf"]
+    evaluations = [e for p in out.rglob("distill.json") for e in read_evaluations(read_run(p.parent))]
+    assert seed_note(evaluations, ["dd3d", "dd3d-step100"]) == "1 distillation seed"
+    assert seed_note(evaluations + [replace(e, run=replace(e.run, seed=1)) for e in evaluations
+                                    if e.run.method == "dd3d"], ["dd3d", "dd3d-step100"]) == \
+        "distillation seeds (DD3D: 2, DD3D-STEP100: 1)"
     image = load_rgb(written[2])
     for color in (METHOD_COLORS["dd3d"], method_color("dd3d-step100")):
         assert count_near(image, np.array(color), tolerance=12) > 100, color
