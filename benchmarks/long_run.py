@@ -23,7 +23,7 @@ from benchmarks.reference import PROFILES as REFERENCE_PROFILES
 from benchmarks.seeds import summarise
 
 from dd3d.distill.run import snapshot_folder
-from dd3d.plots import iteration_groups, plot_accuracy_vs_iterations, plot_losses, read_evaluations, read_run
+from dd3d.plots import plot_folders
 
 #: dd3d-table7: the paper's Table 7 schedule, ×0.1 every 100 iterations (the release: once, at half the run)
 VARIANTS = {"dd3d-warm": DD3D_WARM, "dd3d-table7": ["distill.method=dd3d", "distill.lr_step=100"]}
@@ -64,19 +64,10 @@ def main() -> None:
 
 
 def draw_figures(out: Path) -> list[Path]:
-    """Into ``out``: accuracy against iterations (every finished run's evaluated snapshots and final set; runs
-    of one variant pooled over seeds) and the finished runs' matching-loss curves; the files written."""
-    finished = [read_run(f) for f in sorted(out.iterdir()) if (f / "distill.json").is_file()]
-    if not finished:
-        return []
-    evaluations = [e for run in finished for n in EVALUATED
-                   if (run.folder / evaluation(n).folder / "metrics.json").is_file()
-                   for e in read_evaluations(read_run(run.folder / evaluation(n).source))]
-    written = plot_losses(finished, out / "long-run-loss")
-    for key, group in iteration_groups(evaluations).items():
-        _, setting, cpc, _ = key
-        written += plot_accuracy_vs_iterations(key, group, out / f"long-run-accuracy-{setting}-cpc{cpc}")
-    return written
+    """Into ``out``: the finished runs' matching-loss curves and accuracy against iterations (each run's
+    evaluated snapshots and final set; runs of one variant pooled over seeds); the files written."""
+    finished = [f for f in sorted(out.iterdir()) if (f / "distill.json").is_file()]
+    return plot_folders(finished, out) if finished else []
 
 
 if __name__ == "__main__":

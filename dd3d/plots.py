@@ -4,7 +4,8 @@
   ``loss_curve``; log scale when the curves span orders of magnitude (:func:`log_scale`).
 * :func:`plot_accuracy_vs_iterations` — test accuracy against distillation iterations per method,
   mean over every evaluation run of every distillation seed, with ± one std as a band
-  (``benchmarks/iterations.py``).
+  (``benchmarks/iterations.py``: runs of several lengths; a run's evaluated snapshots
+  ``snapshots/it<N>/`` count as runs of N iterations: ``benchmarks/long_run.py``).
 * :func:`plot_costs` — time and peak memory of one iteration against cpc and against the training
   resolution (paper Fig. 6), from ``memory.json`` (``benchmarks/memory.py``).
 * :func:`plot_cross_architecture` — the cross-architecture grid as a heat map (paper Table 3,
@@ -38,6 +39,7 @@ from dd3d.errors import DD3DError
 from dd3d.palette import FIGURE_RC, SEQUENTIAL_MAP, method_color
 
 SUMMARY_FILE = "distill.json"  # as written by dd3d.distill.run (not imported: it loads torch)
+SNAPSHOTS_FOLDER = "snapshots"  # as dd3d.distill.run.snapshot_folder writes them (not imported, as above)
 MEMORY_FILE = "memory.json"
 FORMATS = ("png", "pdf")
 DPI = 200  # PNG resolution; PDFs are vector
@@ -391,11 +393,18 @@ def _slug(*parts: Any) -> str:
     return "-".join(re.sub(r"[^A-Za-z0-9._]+", "-", str(p)).strip("-") for p in parts)
 
 
-def _runs_in(folder: Path) -> list[RunSummary]:
-    """``folder`` itself when it is a run folder, else its run sub-folders (a benchmark folder)."""
-    if (folder / SUMMARY_FILE).is_file():
-        return [read_run(folder)]
-    return [read_run(p) for p in sorted(folder.iterdir()) if (p / SUMMARY_FILE).is_file()]
+def runs_in(folder: Path) -> list[RunSummary]:
+    """``folder`` itself when it is a run folder, else its run sub-folders (a benchmark folder); each
+    followed by its snapshots (``distill.snapshot_every``: the run as it stood after N iterations)."""
+    runs = [folder] if (folder / SUMMARY_FILE).is_file() else \
+        [p for p in sorted(folder.iterdir()) if (p / SUMMARY_FILE).is_file()]
+    return [read_run(p) for run in runs for p in [run, *_snapshots_of(run)]]
+
+
+def _snapshots_of(run: Path) -> list[Path]:
+    """The snapshot folders (``snapshots/it<N>``) of a run folder, in the order of N."""
+    found = [p for p in (run / SNAPSHOTS_FOLDER).glob("it*") if p.name[2:].isdigit() and (p / SUMMARY_FILE).is_file()]
+    return sorted(found, key=lambda p: int(p.name[2:]))
 
 
 def _plans(folders: Sequence[Path]) -> list[_Plan]:
@@ -407,7 +416,7 @@ def _plans(folders: Sequence[Path]) -> list[_Plan]:
     origin = {}
     evaluations = []
     for folder in folders:
-        for run in _runs_in(folder):
+        for run in runs_in(folder):
             origin[run.folder] = folder
             evaluations += read_evaluations(run)
     for key, group in iteration_groups(evaluations).items():

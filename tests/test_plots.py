@@ -16,7 +16,7 @@ from test_viewer import count_near, load_rgb
 
 from dd3d.errors import DD3DError
 from dd3d.palette import METHOD_COLORS, method_color
-from dd3d.plots import log_scale, plot_benchmark, plot_folders, pooled, read_evaluations, read_run, seed_note
+from dd3d.plots import log_scale, plot_benchmark, plot_folders, pooled, read_evaluations, read_run, runs_in, seed_note
 
 
 def make_run(folder: Path, method: str, iterations: int = 10, seed: int = 0, loss: list[float] | None = None,
@@ -111,27 +111,54 @@ def test_a_run_with_its_own_rate_schedule_is_a_line_of_its_own(tmp_path: Path) -
         assert count_near(image, np.array(color), tolerance=12) > 100, color
 
 
+def make_long_run(folder: Path, iterations: list[int], evaluated: list[int], lr_step: int | None = None) -> Path:
+    """A run of ``iterations[-1]`` iterations with a snapshot after each of the others (where
+    ``dd3d.distill.run.snapshot_folder`` puts them); the final set and the ``evaluated`` snapshots have an
+    evaluation, whose accuracy grows with the iterations."""
+    from dd3d.distill.run import snapshot_folder
+
+    def evaluations(n: int) -> dict[str, list[float]] | None:
+        return {"eval": [0.3 + n / 1000, 0.4 + n / 1000]} if n in evaluated or n == iterations[-1] else None
+
+    run = make_run(folder, "dd3d", iterations[-1], evaluations=evaluations(iterations[-1]))
+    for n in iterations[:-1]:
+        make_run(snapshot_folder(run, n), "dd3d", n, evaluations=evaluations(n))
+    if lr_step is not None:
+        for config in run.rglob("config.yaml"):
+            config.write_text(f"seed: 0\ndistill:\n  lr_step: {lr_step}\n")
+    return run
+
+
+def test_a_runs_evaluated_snapshots_give_its_accuracy_against_iterations(tmp_path: Path) -> None:
+    """``dd3d plot RUN`` on a run distilled with ``distill.snapshot_every``: its evaluated snapshots and final
+    set are the points of accuracy against iterations; an unevaluated snapshot adds no point."""
+    run = make_long_run(tmp_path / "run", [25, 50, 75, 100], evaluated=[25, 50])
+    written = plot_folders([run])
+    assert [p.name for p in written] == ["loss-curves.png", "loss-curves.pdf",
+                                         "accuracy-vs-iterations-shapes-aligned-cpc1-pointnet.png",
+                                         "accuracy-vs-iterations-shapes-aligned-cpc1-pointnet.pdf"]
+    evaluations = [e for r in runs_in(run) for e in read_evaluations(r)]
+    assert sorted(e.run.iterations for e in evaluations) == [25, 50, 100]
+    plain = make_run(tmp_path / "plain", "dd3d", 100, evaluations={"eval": [0.5, 0.6]})
+    assert [p.name for p in plot_folders([plain])] == ["loss-curves.png", "loss-curves.pdf"]
+
+
 def test_the_long_run_benchmark_draws_accuracy_along_its_snapshots_and_its_loss_curves(tmp_path: Path) -> None:
-    """benchmarks/long_run.py: each run's evaluated snapshots (``snapshots/it<N>``) and its final set give
-    the points of one line per variant; unevaluated snapshots and unfinished runs are left out."""
+    """benchmarks/long_run.py: each variant's runs (evaluated snapshots and final set) give one line; the
+    figures are those of ``dd3d plot`` on the finished runs; unfinished runs are left out."""
     from benchmarks.long_run import EVALUATED, draw_figures
 
     out = tmp_path / "bench"
     out.mkdir()
     assert draw_figures(out) == []  # no finished run yet
     for name, lr_step in (("dd3d-s0", None), ("dd3d-table7-s0", 100)):
-        final = make_run(out / name, "dd3d", EVALUATED[-1], evaluations={"eval": [0.7, 0.8]})
-        for n in [*EVALUATED[:-1], 75]:  # it75 kept but not evaluated
-            make_run(final / "snapshots" / f"it{n}", "dd3d", n,
-                     evaluations={"eval": [0.5, 0.6]} if n in EVALUATED else None)
-        if lr_step is not None:
-            for folder in (final, *final.glob("snapshots/it*")):
-                (folder / "config.yaml").write_text(f"seed: 0\ndistill:\n  lr_step: {lr_step}\n")
+        make_long_run(out / name, sorted([*EVALUATED, 75]), evaluated=EVALUATED, lr_step=lr_step)
     (out / "unfinished").mkdir()
     written = draw_figures(out)
-    assert [p.name for p in written] == ["long-run-loss.png", "long-run-loss.pdf", "long-run-accuracy-aligned-cpc1.png",
-                                         "long-run-accuracy-aligned-cpc1.pdf"]
-    evaluations = [e for p in out.rglob("distill.json") for e in read_evaluations(read_run(p.parent))]
+    assert [p.name for p in written] == ["loss-curves.png", "loss-curves.pdf",
+                                         "accuracy-vs-iterations-shapes-aligned-cpc1-pointnet.png",
+                                         "accuracy-vs-iterations-shapes-aligned-cpc1-pointnet.pdf"]
+    evaluations = [e for r in runs_in(out) for e in read_evaluations(r)]
     assert seed_note(evaluations, ["dd3d", "dd3d-step100"]) == "1 distillation seed"
     assert seed_note(evaluations + [replace(e, run=replace(e.run, seed=1)) for e in evaluations
                                     if e.run.method == "dd3d"], ["dd3d", "dd3d-step100"]) == \
