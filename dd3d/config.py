@@ -412,7 +412,8 @@ class DistillConfig:
     snapshot_every: int = _range(0, 0)
     """Every this many iterations (0: never) the run as it stands is also written to ``snapshots/it<N>/`` of
     the run folder, as a run folder of its own (synthetic set, generator, ``distill.json`` with
-    ``iterations: N``), so ``dd3d eval --synthetic RUN/snapshots/it<N>`` measures accuracy along one run.
+    ``iterations: N``), so ``dd3d eval --synthetic RUN/snapshots/it<N>`` measures accuracy along one run and
+    ``dd3d plot RUN`` then draws it against iterations.
     """
     part_matching: Literal["alternate", "whole", "part"] = "alternate"
     """Segmentation: ``alternate`` (whole-shape GM on even outer steps, per-part GM of Eq. 14 on odd ones, as
