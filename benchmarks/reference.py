@@ -13,7 +13,8 @@ from noise), dd3d-warm (``distill.generator.init=real``: the generator first fit
 clouds, beyond the paper; matching then at ``generator.warm_lr`` 1e-4) and dd3d-warm-lr1e-3 (the same
 start, matching at the paper's 1e-3: what the warm rate fixes) and dd3d-warm-sheet (the warm start with 2-D
 noise per point at ω0 30, the lab's generator: recognisable surfaces instead of one curve per cloud) and
-dd3d-constant-lr (the paper's start without the rate's ×0.1 step at half the run). Cells
+dd3d-constant-lr (the paper's start without the rate's ×0.1 step at half the run) and dd3d-stratified /
+dd3d-warm-stratified (either start, each cloud's noise drawn stratified, ``distill.generator.noise``). Cells
 are resumable run folders under ``--out``.
 
 The release's figures printed beside ours were measured on the same kind of machine with
@@ -29,12 +30,15 @@ from benchmarks.seeds import markdown_rows, summarise
 from dd3d.engine.profile import SHEET_GENERATOR
 
 SEEDS = [0, 1, 2, 3, 4]
+STRATIFIED = ["distill.generator.noise=stratified"]
 VARIANTS = {"random": ["distill.method=random"], "herding": ["distill.method=herding"],
             "gm": ["distill.method=gm"], "dd3d": ["distill.method=dd3d"],
             "dd3d-warm": DD3D_WARM,
             "dd3d-warm-lr1e-3": [*DD3D_WARM, "distill.lr=0.001"],
             "dd3d-warm-sheet": [*DD3D_WARM, *SHEET_GENERATOR],
-            "dd3d-constant-lr": ["distill.method=dd3d", "distill.lr_gamma=1.0"]}
+            "dd3d-constant-lr": ["distill.method=dd3d", "distill.lr_gamma=1.0"],
+            "dd3d-stratified": ["distill.method=dd3d", *STRATIFIED],
+            "dd3d-warm-stratified": [*DD3D_WARM, *STRATIFIED]}
 LOOP = ["data.setting=aligned", "distill.cpc=1", "distill.outer_loop=10", "distill.inner_loop=1",
         "distill.resolution=256", "distill.real_batch=32", "distill.augment_real=false", "distill.real_sampling=fresh"]
 EVAL = ["eval.optimizer=adam", "eval.lr=0.001", "eval.weight_decay=0.0005", "eval.scheduler=cosine", "eval.min_lr=0.0001",

@@ -197,6 +197,13 @@ class GeneratorConfig:
     (beyond the paper: a folded sheet or volume, which lets a warm-started generator draw recognisable surfaces;
     docs/fidelity.md). Segmentation parts are intervals of the first noise value either way.
     """
+    noise: Literal["uniform", "stratified"] = "uniform"
+    """How a cloud's N noise values are drawn: ``uniform`` (the paper: N independent U(0, 1) draws) or
+    ``stratified`` (beyond the paper: Latin-hypercube draws, one value in each 1/N slice of [0, 1] along every
+    noise coordinate, in random order). Each value is still U(0, 1), but the N points cover the curve evenly
+    instead of leaving the gaps and clumps of independent draws, which lowers the matching distance of a
+    warm-started generator to that of a real cloud (docs/fidelity.md).
+    """
     init: Literal["noise", "real"] = "noise"
     """``noise`` (the paper) or ``real``: before matching, fit the generator to the herding clouds by Chamfer
     distance (beyond the paper; docs/fidelity.md).

@@ -90,6 +90,9 @@ METHOD_COLORS = {
     "dd3d-warm": (0.039, 0.361, 0.271),
     "dd3d-warm-sheet": (0.400, 0.761, 0.647),  # 2-D noise per point (distill.generator.noise_dim 2): lighter
     "gm-herding": (0.553, 0.243, 0.004),
+    # stratified noise per cloud (distill.generator.noise): the teal between dd3d's green and kcenter's blue
+    "dd3d-stratified": (0.090, 0.545, 0.588),
+    "dd3d-warm-stratified": (0.035, 0.318, 0.345),
 }
 OTHER_COLOR = (0.3, 0.3, 0.3)  # a method missing from METHOD_COLORS
 #: matplotlib colour map of heat maps: the map the renders' height colours sample (viridis)

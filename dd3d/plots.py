@@ -152,13 +152,17 @@ def read_run(folder: Path) -> RunSummary:
 def method_label(method: str, distill: dict[str, Any]) -> str:
     """The method's name, marked when it starts from the herding clouds instead of its paper start:
     ``dd3d-warm`` (``distill.generator.init: real``), ``gm-herding`` (``distill.init_clouds: herding``);
-    and when its rate steps every N iterations instead of once at half the run: ``-step<N>``
-    (``distill.lr_step``, e.g. ``dd3d-step100`` for Table 7's schedule)."""
+    dd3d drawing stratified noise: ``-stratified`` (``distill.generator.noise``); and when its rate steps every
+    N iterations instead of once at half the run: ``-step<N>`` (``distill.lr_step``, e.g. ``dd3d-step100`` for
+    Table 7's schedule)."""
     label = method
-    if method == "dd3d" and (distill.get("generator") or {}).get("init") == "real":
+    generator = distill.get("generator") or {}
+    if method == "dd3d" and generator.get("init") == "real":
         label = "dd3d-warm"
     elif method in ("gm", "dm", "tm", "sadm") and distill.get("init_clouds") == "herding":
         label = f"{method}-herding"
+    if method == "dd3d" and generator.get("noise") == "stratified":
+        label += "-stratified"
     if distill.get("lr_step") is not None:
         label += f"-step{distill['lr_step']}"
     return label

@@ -20,7 +20,7 @@ from dd3d.data.prepare import resample
 from dd3d.data.transforms import normalize_unit_sphere
 from dd3d.errors import DD3DError
 from dd3d.io import atomic_path, load_checkpoint
-from dd3d.nn.generator import PointGenerator
+from dd3d.nn.generator import NOISE_SAMPLINGS, PointGenerator
 from dd3d.nn.partition import NoisePartition, generate_labelled
 from dd3d.nn.rotator import Rotator
 from dd3d.palette import part_colors
@@ -93,7 +93,11 @@ class LoadedGenerator:
             self.num_classes, self.cpc = int(state["num_classes"]), int(state["cpc"])
             self.class_names: list[str] = list(state["class_names"])
             self.generator = PointGenerator(self.num_classes * self.cpc, state["width"], state["layers"],
-                                            state["omega0"], int(state.get("noise_dim", 1)))  # files before noise_dim: 1
+                                            state["omega0"], int(state.get("noise_dim", 1)),  # files before noise_dim: 1
+                                            state.get("noise", "uniform"))  # files before generator.noise: uniform
+            if self.generator.noise not in NOISE_SAMPLINGS:
+                raise DD3DError(f"{path}: noise sampling {self.generator.noise!r} recorded in the file is not one of "
+                                f"{', '.join(NOISE_SAMPLINGS)}")
             self.rotator = Rotator(state["rotator_kind"], state["rotator_fourier"], state["rotator_omega"])
         except KeyError as exc:
             raise DD3DError(f"{path}: dd3d generator file without its {exc.args[0]!r} field") from None

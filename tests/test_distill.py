@@ -14,6 +14,7 @@ from dd3d.config import Config, load_config
 from dd3d.distill import METHODS, build_method
 from dd3d.distill.matching import layerwise_distance, matched_parameters
 from dd3d.distill.run import build_context, distill
+from dd3d.errors import DD3DError
 from dd3d.evaluate import evaluate_synthetic
 from dd3d.io import load_checkpoint
 from dd3d.synthetic import LoadedGenerator
@@ -120,18 +121,33 @@ def test_each_method_writes_a_valid_run_folder(method: str, tmp_path: Path) -> N
     assert metrics["oa_best_epoch_mean"] >= metrics["oa_mean"] - 1e-9
 
 
-@pytest.mark.parametrize("noise_dim", [1, 2])
-def test_generator_regenerates_at_any_resolution(tmp_path: Path, noise_dim: int) -> None:
-    cfg = tiny("distill.method=dd3d", "distill.cpc=2", f"distill.generator.noise_dim={noise_dim}")
+@pytest.mark.parametrize("noise_dim,noise", [(1, "uniform"), (2, "uniform"), (1, "stratified")])
+def test_generator_regenerates_at_any_resolution(tmp_path: Path, noise_dim: int, noise: str) -> None:
+    cfg = tiny("distill.method=dd3d", "distill.cpc=2", f"distill.generator.noise_dim={noise_dim}",
+               f"distill.generator.noise={noise}")
     distill(cfg, tmp_path, progress=False)
     loaded = LoadedGenerator(tmp_path / "generator.pt")
-    assert loaded.generator.noise_dim == noise_dim
+    assert loaded.generator.noise_dim == noise_dim and loaded.generator.noise == noise
     for points in (64, 1000, 8192):
         s = loaded.generate(points, torch.Generator().manual_seed(0))
         assert s.points.shape == (6, points, 3) and s.labels.tolist() == [0, 0, 1, 1, 2, 2]
     a = loaded.generate(256, torch.Generator().manual_seed(1)).points
     b = loaded.generate(256, torch.Generator().manual_seed(1)).points
     assert np.array_equal(a, b)
+
+
+def test_generator_files_record_their_noise_sampling(tmp_path: Path) -> None:
+    """Files written before ``generator.noise`` existed regenerate as they were trained (uniform); an unknown
+    sampling is a one-line error naming the file."""
+    distill(tiny("distill.method=dd3d", "distill.generator.noise=stratified"), tmp_path, progress=False)
+    path = tmp_path / "generator.pt"
+    state = torch.load(path, weights_only=False)
+    torch.save({k: v for k, v in state.items() if k != "noise"}, path)
+    assert LoadedGenerator(path).generator.noise == "uniform"
+    torch.save({**state, "noise": "sobol"}, path)
+    with pytest.raises(DD3DError, match=r"generator\.pt: noise sampling 'sobol' recorded in the file is not one of "
+                                        r"uniform, stratified$"):
+        LoadedGenerator(path)
 
 
 

@@ -10,7 +10,7 @@ import torch
 
 from dd3d.data.transforms import random_rotations, rotate
 from dd3d.models.pointnet import PointNet, PointNetSeg
-from dd3d.nn.generator import PointGenerator
+from dd3d.nn.generator import PointGenerator, latin_hypercube
 from dd3d.nn.rotator import RotatedBackbone, Rotator, _StraightThroughSign
 from dd3d.nn.siren import SineLayer
 
@@ -250,3 +250,32 @@ def test_two_dimensional_noise_draws_a_surface_and_keeps_resolution_freedom() ->
     moved = noise.clone()
     moved[..., 1] = torch.rand(2, 2048, generator=torch.Generator().manual_seed(1), dtype=noise.dtype)
     assert (gen(moved, torch.tensor([0, 3])) - full).norm(dim=-1).mean() > 1e-2
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_stratified_noise_puts_one_value_in_each_slice(dtype: torch.dtype) -> None:
+    """``generator.noise: stratified``: per cloud and coordinate, exactly one of N values in each [k/N, (k+1)/N)
+    (to float32 rounding), in [0, 1) even in float32 at large N, in random order, fresh for every draw."""
+    n = 4096
+    noise = latin_hypercube(3, n, 2, torch.Generator().manual_seed(0), dtype)
+    assert noise.dtype == dtype and noise.min() >= 0 and noise.max() < 1
+    slices = (noise.double() * n).floor().long().sort(dim=1).values
+    off = (slices - torch.arange(n).view(1, n, 1)).abs().max().item()
+    assert off == 0 if dtype == torch.float64 else off <= 1  # float32: a value at a slice's edge may round over it
+    prefix = noise[:, :64].double()  # random order: a prefix is spread over [0, 1], not the first 64 slices
+    assert prefix.max() > 0.5 and prefix.min() < 0.5
+    again = latin_hypercube(3, n, 2, torch.Generator().manual_seed(0), dtype)
+    assert torch.equal(noise, again)
+    assert not torch.equal(noise, latin_hypercube(3, n, 2, torch.Generator().manual_seed(1), dtype))
+
+
+def test_stratified_noise_covers_a_curve_more_evenly_than_independent_draws() -> None:
+    """The largest gap between neighbouring noise values (the longest stretch of the curve without a point) is
+    below 2/N for stratified draws; independent draws leave gaps of several times 1/N."""
+    n = 256
+    gaps = {}
+    for noise in ("uniform", "stratified"):
+        gen = PointGenerator(num_samples=1, width=16, noise=noise)
+        values = gen.sample_noise(64, n, torch.Generator().manual_seed(0))[..., 0].sort(dim=1).values
+        gaps[noise] = (values.diff(dim=1).amax(dim=1) * n).mean().item()
+    assert gaps["stratified"] < 2 < 4 < gaps["uniform"]

@@ -16,7 +16,7 @@ from test_viewer import count_near, load_rgb
 
 from dd3d.errors import DD3DError
 from dd3d.palette import METHOD_COLORS, method_color
-from dd3d.plots import log_scale, plot_benchmark, plot_folders, pooled, read_evaluations, read_run, runs_in, seed_note
+from dd3d.plots import log_scale, method_label, plot_benchmark, plot_folders, pooled, read_evaluations, read_run, runs_in, seed_note
 
 
 def make_run(folder: Path, method: str, iterations: int = 10, seed: int = 0, loss: list[float] | None = None,
@@ -196,3 +196,13 @@ def test_a_folder_with_nothing_to_plot_is_a_one_line_error(tmp_path: Path) -> No
     result = run_cli("plot", str(bench))
     assert_one_line_error(result, str(bench), "nothing to plot")
     assert_one_line_error(run_cli("plot", str(tmp_path / "missing")), "folder not found")
+
+
+def test_stratified_noise_runs_are_labelled_and_coloured_apart() -> None:
+    """dd3d runs with ``distill.generator.noise: stratified`` are lines of their own beside the paper's noise."""
+    labels = [method_label("dd3d", {"generator": {"init": init, "noise": noise}, "lr_step": step})
+              for init, noise, step in (("noise", "uniform", None), ("noise", "stratified", None),
+                                        ("real", "stratified", None), ("real", "stratified", 100))]
+    assert labels == ["dd3d", "dd3d-stratified", "dd3d-warm-stratified", "dd3d-warm-stratified-step100"]
+    colors = [method_color(label) for label in ("dd3d", "dd3d-warm", "dd3d-stratified", "dd3d-warm-stratified")]
+    assert len(set(colors)) == 4 and method_color("dd3d-stratified") != method_color("unknown")

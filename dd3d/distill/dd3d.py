@@ -31,7 +31,8 @@ from dd3d.synthetic import GENERATOR_FILE, GENERATOR_FORMAT, SyntheticSet, gener
 
 def build_generator(num_classes: int, cpc: int, g: GeneratorConfig) -> PointGenerator:
     """The generator for ``num_classes × cpc`` synthetic samples, sized by ``g``."""
-    return PointGenerator(num_classes * cpc, width=g.width, layers=g.layers, omega0=g.omega0, noise_dim=g.noise_dim)
+    return PointGenerator(num_classes * cpc, width=g.width, layers=g.layers, omega0=g.omega0, noise_dim=g.noise_dim,
+                          noise=g.noise)
 
 
 def warm_starts(g: GeneratorConfig) -> bool:
@@ -143,6 +144,7 @@ class DD3D(GradientMatching):
             "layers": g.layers,
             "omega0": g.omega0,
             "noise_dim": g.noise_dim,
+            "noise": g.noise,
             "class_names": list(ctx.real.class_names),
             "task": ctx.task.kind,
             "partition": None if self.partition is None else self.partition.to_payload(),

@@ -12,7 +12,9 @@ m_{i+1} = ReLU(A_i m_i + a_i). Each modulation scales a sine layer's output, bro
 The paper draws one scalar per point (D = 1, Algorithm 2's "noise [B, N, 1]"), so each cloud is the
 image of [0, 1]: a single curve in space. ``noise_dim`` 2 (beyond the paper, ``distill.generator.noise_dim``)
 maps the unit square instead, a sheet folded onto the shape as in FoldingNet/AtlasNet, which is what
-makes warm-started clouds recognisable surfaces (docs/fidelity.md).
+makes warm-started clouds recognisable surfaces (docs/fidelity.md). ``noise`` ``stratified`` (beyond the
+paper, ``distill.generator.noise``) draws the N values of a cloud one per 1/N slice of [0, 1] instead of
+independently, so the points are spread evenly along the curve (:func:`latin_hypercube`).
 """
 from __future__ import annotations
 
@@ -22,14 +24,20 @@ from torch import nn
 from dd3d.config import GeneratorConfig
 from dd3d.nn.siren import SineLayer, siren_init_
 
+#: the values of ``distill.generator.noise`` (how :meth:`PointGenerator.sample_noise` draws)
+NOISE_SAMPLINGS = ("uniform", "stratified")
+
 
 class PointGenerator(nn.Module):
     """Noise (B, N, D) in [0, 1] and sample indices (B,) -> point clouds (B, N, 3) in (−1, 1)."""
 
     def __init__(self, num_samples: int, width: int = GeneratorConfig.width, layers: int = GeneratorConfig.layers,
-                 omega0: float = GeneratorConfig.omega0, noise_dim: int = GeneratorConfig.noise_dim) -> None:
+                 omega0: float = GeneratorConfig.omega0, noise_dim: int = GeneratorConfig.noise_dim,
+                 noise: str = GeneratorConfig.noise) -> None:
         super().__init__()
         self.noise_dim = noise_dim
+        #: how :meth:`sample_noise` draws: ``uniform`` (the paper) or ``stratified`` (:func:`latin_hypercube`)
+        self.noise = noise
         self.sines = nn.ModuleList(
             SineLayer(noise_dim if i == 0 else width, width, omega0, first=i == 0) for i in range(layers)
         )
@@ -60,12 +68,30 @@ class PointGenerator(nn.Module):
 
     def sample_noise(self, batch: int, points: int, generator: torch.Generator | None = None,
                      device: torch.device | str | None = None) -> torch.Tensor:
-        """Uniform U(0, 1) noise (batch, points, D), drawn on the CPU (so a CPU ``generator`` works on any
+        """U(0, 1) noise (batch, points, D) as ``noise`` says (independent or stratified draws), drawn on the CPU (so a CPU ``generator`` works on any
         device) and moved to ``device`` (default: the module's) in the module's dtype."""
         ref = self.out.weight
-        noise = torch.rand(batch, points, self.noise_dim, generator=generator, dtype=ref.dtype)
+        if self.noise == "stratified":
+            noise = latin_hypercube(batch, points, self.noise_dim, generator, ref.dtype)
+        else:
+            noise = torch.rand(batch, points, self.noise_dim, generator=generator, dtype=ref.dtype)
         return noise.to(ref.device if device is None else device)
 
     def generate(self, sample: torch.Tensor, points: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Clouds (B, points, 3) for ``sample`` (B,) from fresh uniform noise."""
         return self(self.sample_noise(sample.shape[0], points, generator), sample)
+
+
+def latin_hypercube(batch: int, points: int, dims: int, generator: torch.Generator | None,
+                    dtype: torch.dtype) -> torch.Tensor:
+    """Stratified U(0, 1) noise (batch, points, dims): along every coordinate of every cloud, exactly one of
+    the ``points`` values falls in each slice [k/points, (k+1)/points), at a uniform place within it, and the
+    slices are in random order (so any prefix of the points is still spread over [0, 1]).
+
+    Written out rather than taken from ``scipy.stats.qmc.LatinHypercube`` so the draws come from the
+    keyed torch ``generator`` like every other draw of a run.
+    """
+    slots = torch.rand(batch, points, dims, generator=generator).argsort(dim=1)
+    within = torch.rand(batch, points, dims, generator=generator, dtype=torch.float64)
+    below_one = torch.nextafter(torch.ones((), dtype=dtype), torch.zeros((), dtype=dtype))
+    return ((slots + within) / points).to(dtype).clamp_max_(below_one)
