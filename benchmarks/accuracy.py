@@ -17,20 +17,23 @@ paper; the fit is not counted in the budget). Cells run cpc 1 first; each is a r
 """
 from __future__ import annotations
 
-from benchmarks.grid import DD3D_WARM, REPO, Cell, Evaluation, column_overrides, comma_ints, grid_parser, print_figures, run_grid
+from benchmarks.grid import DD3D_WARM, REPO, STRATIFIED, Cell, Evaluation, column_overrides, comma_ints, grid_parser, print_figures, run_grid
 from benchmarks.harness import profile_of
 from benchmarks.reference import EVAL, LOOP
 from benchmarks.seeds import summarise
 
-METHODS = ["random", "herding", "kcenter", "gm", "dm", "sadm", "pcc", "dd3d", "dd3d-warm", "tm"]
-#: columns that are a method with options: dd3d-warm is DD3D started from the herding clouds (beyond the paper)
-VARIANTS = {"dd3d-warm": DD3D_WARM}
+METHODS = ["random", "herding", "kcenter", "gm", "dm", "sadm", "pcc", "dd3d", "dd3d-warm", "dd3d-stratified",
+           "dd3d-warm-stratified", "tm"]
+#: columns that are a method with options (beyond the paper): dd3d-warm is DD3D started from the herding clouds,
+#: -stratified draws each cloud's noise stratified
+VARIANTS = {"dd3d-warm": DD3D_WARM, "dd3d-stratified": ["distill.method=dd3d", *STRATIFIED],
+            "dd3d-warm-stratified": [*DD3D_WARM, *STRATIFIED]}
 SEEDS = [0, 1, 2]
 SETTINGS = ["aligned", "rotated"]
 CPCS = [1, 10]
 #: the loop's budget in updates of the synthetic set; LOOP fixes 10 outer steps × 1 inner epoch per iteration
 UPDATES = 200
-MATCHING = {"gm", "pcc", "dd3d", "dd3d-warm"}
+MATCHING = {"gm", "pcc", "dd3d", *VARIANTS}
 TM_QUICK = ["distill.tm.experts=2", "distill.tm.expert_epochs=10", "distill.tm.max_start_epoch=5",
             "distill.tm.target_epochs=2", "distill.tm.student_steps=10"]
 

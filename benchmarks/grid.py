@@ -27,6 +27,8 @@ from benchmarks.harness import REPO, profile_parser
 
 #: DD3D started from the herding clouds (``distill.generator.init=real``, beyond the paper): the grids' dd3d-warm column
 DD3D_WARM = ["distill.method=dd3d", "distill.generator.init=real"]
+#: each cloud's noise drawn stratified (``distill.generator.noise``, beyond the paper)
+STRATIFIED = ["distill.generator.noise=stratified"]
 
 
 @dataclass

@@ -24,13 +24,12 @@ not re-run here.
 """
 from __future__ import annotations
 
-from benchmarks.grid import DD3D_WARM, REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
+from benchmarks.grid import DD3D_WARM, REPO, STRATIFIED, Cell, Evaluation, grid_parser, print_figures, run_grid
 from benchmarks.harness import profile_of
 from benchmarks.seeds import markdown_rows, summarise
 from dd3d.engine.profile import SHEET_GENERATOR
 
 SEEDS = [0, 1, 2, 3, 4]
-STRATIFIED = ["distill.generator.noise=stratified"]
 VARIANTS = {"random": ["distill.method=random"], "herding": ["distill.method=herding"],
             "gm": ["distill.method=gm"], "dd3d": ["distill.method=dd3d"],
             "dd3d-warm": DD3D_WARM,

@@ -68,8 +68,9 @@ class PointGenerator(nn.Module):
 
     def sample_noise(self, batch: int, points: int, generator: torch.Generator | None = None,
                      device: torch.device | str | None = None) -> torch.Tensor:
-        """U(0, 1) noise (batch, points, D) as ``noise`` says (independent or stratified draws), drawn on the CPU (so a CPU ``generator`` works on any
-        device) and moved to ``device`` (default: the module's) in the module's dtype."""
+        """U(0, 1) noise (batch, points, D), independent or stratified draws as ``noise`` says, drawn on the CPU
+        (so a CPU ``generator`` works on any device) and moved to ``device`` (default: the module's) in the
+        module's dtype."""
         ref = self.out.weight
         if self.noise == "stratified":
             noise = latin_hypercube(batch, points, self.noise_dim, generator, ref.dtype)
