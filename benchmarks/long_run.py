@@ -10,14 +10,15 @@ step comes at iteration 200 (the release: half the run). The run is kept every 2
 snapshots after 25, 50, 100 and 200 iterations and the final set are evaluated. The accuracy at N
 iterations is that of this run as it stood after N: not of a run of N iterations, whose rate would drop
 earlier (the grids' 200 updates are a 20-iteration run). Variants: dd3d (the paper's start, the release's
-schedule), dd3d-table7 (the same with Table 7's ×0.1 every 100 iterations), dd3d-warm (started from the herding
-clouds), gm. Each distillation is one resumable run folder under ``--out``.
+schedule), dd3d-table7 (the same with Table 7's ×0.1 every 100 iterations), dd3d-table7-stratified (that with
+each cloud's noise drawn stratified, ``distill.generator.noise``), dd3d-warm (started from the herding clouds),
+gm. Each distillation is one resumable run folder under ``--out``.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.grid import DD3D_WARM, REPO, Cell, Evaluation, column_overrides, grid_parser, run_grid
+from benchmarks.grid import DD3D_WARM, REPO, STRATIFIED, Cell, Evaluation, column_overrides, grid_parser, run_grid
 from benchmarks.harness import profile_of
 from benchmarks.reference import PROFILES as REFERENCE_PROFILES
 from benchmarks.seeds import summarise
@@ -26,7 +27,9 @@ from dd3d.distill.run import snapshot_folder
 from dd3d.plots import plot_folders
 
 #: dd3d-table7: the paper's Table 7 schedule, ×0.1 every 100 iterations (the release: once, at half the run)
-VARIANTS = {"dd3d-warm": DD3D_WARM, "dd3d-table7": ["distill.method=dd3d", "distill.lr_step=100"]}
+#: dd3d-table7-stratified: the same with each cloud's noise drawn stratified (``distill.generator.noise``)
+VARIANTS = {"dd3d-warm": DD3D_WARM, "dd3d-table7": ["distill.method=dd3d", "distill.lr_step=100"],
+            "dd3d-table7-stratified": ["distill.method=dd3d", "distill.lr_step=100", *STRATIFIED]}
 ITERATIONS = 400
 EVALUATED = [25, 50, 100, 200, ITERATIONS]
 PROFILES = {"quick": [o for o in REFERENCE_PROFILES["quick"] if not o.startswith("distill.iterations")],
@@ -46,7 +49,7 @@ def evaluation(iterations: int) -> Evaluation:
 
 
 def main() -> None:
-    parser = grid_parser(__doc__, "variants", ["dd3d", "dd3d-table7", "dd3d-warm", "gm"], [0])
+    parser = grid_parser(__doc__, "variants", ["dd3d", "dd3d-table7", "dd3d-table7-stratified", "dd3d-warm", "gm"], [0])
     args = parser.parse_args()
     name, variants, seeds = profile_of(parser, args), args.variants, args.seeds
     settings = PROFILES[name] + ["data.setting=aligned", "distill.cpc=1", f"distill.iterations={ITERATIONS}",

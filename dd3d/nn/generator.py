@@ -79,7 +79,7 @@ class PointGenerator(nn.Module):
         return noise.to(ref.device if device is None else device)
 
     def generate(self, sample: torch.Tensor, points: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Clouds (B, points, 3) for ``sample`` (B,) from fresh uniform noise."""
+        """Clouds (B, points, 3) for ``sample`` (B,) from fresh noise (:meth:`sample_noise`)."""
         return self(self.sample_noise(sample.shape[0], points, generator), sample)
 
 
