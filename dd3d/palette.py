@@ -95,6 +95,8 @@ METHOD_COLORS = {
     "dd3d-warm-stratified": (0.035, 0.318, 0.345),
 }
 OTHER_COLOR = (0.3, 0.3, 0.3)  # a method missing from METHOD_COLORS
+#: the marks of a rate of its own at the end of a label (:func:`dd3d.plots.method_label`)
+RATE_MARK = re.compile(r"-(step\d+|lr[0-9.e+-]+|constant-lr)$")
 #: matplotlib colour map of heat maps: the map the renders' height colours sample (viridis)
 SEQUENTIAL_MAP = "viridis"
 #: matplotlib settings of every figure: plots, the lab's loss panel and the labels of rendered grids
@@ -110,10 +112,12 @@ FIGURE_RC = {
 
 def method_color(name: str) -> tuple[float, float, float]:
     """The colour of method ``name`` (case-insensitive) in :data:`METHOD_COLORS`; a name marked with a
-    rate schedule of its own (``<method>-step<N>``, :func:`dd3d.plots.method_label`) gets its method's
-    colour mixed 40 % with white."""
+    rate of its own (``-step<N>``, ``-lr<rate>``, ``-constant-lr``: :data:`RATE_MARK`, :func:`dd3d.plots.method_label`)
+    gets its unmarked name's colour mixed 40 % with white."""
     key = name.lower()
-    base, _, suffix = key.rpartition("-")
-    if key not in METHOD_COLORS and base in METHOD_COLORS and re.fullmatch(r"step\d+", suffix):
-        return tuple(0.6 * c + 0.4 for c in METHOD_COLORS[base])  # type: ignore[return-value]
-    return METHOD_COLORS.get(key, OTHER_COLOR)
+    base = key
+    while base not in METHOD_COLORS and (shorter := RATE_MARK.sub("", base)) != base:
+        base = shorter
+    if base == key or base not in METHOD_COLORS:
+        return METHOD_COLORS.get(key, OTHER_COLOR)
+    return tuple(0.6 * c + 0.4 for c in METHOD_COLORS[base])  # type: ignore[return-value]

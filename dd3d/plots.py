@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
+import textwrap
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from dd3d.config import DistillConfig, GeneratorConfig
 from dd3d.errors import DD3DError
 from dd3d.palette import FIGURE_RC, SEQUENTIAL_MAP, method_color
 
@@ -145,24 +148,39 @@ def read_run(folder: Path) -> RunSummary:
     config = folder / "config.yaml"
     settings = read_yaml(config) if config.is_file() else {}
     curve = np.asarray([np.nan if v is None else v for v in summary.get("loss_curve") or []], dtype=np.float64)
-    return RunSummary(folder, method_label(str(summary["method"]), settings.get("distill") or {}),
-                      summary.get("iterations"), settings.get("seed", 0) if config.is_file() else None, curve)
+    label = method_label(str(summary["method"]), settings.get("distill") or {}, str(settings.get("task", "classification")))
+    return RunSummary(folder, label, summary.get("iterations"), settings.get("seed", 0) if config.is_file() else None,
+                      curve)
 
 
-def method_label(method: str, distill: dict[str, Any]) -> str:
-    """The method's name, marked when it starts from the herding clouds instead of its paper start:
-    ``dd3d-warm`` (``distill.generator.init: real``), ``gm-herding`` (``distill.init_clouds: herding``);
-    dd3d drawing stratified noise: ``-stratified`` (``distill.generator.noise``); and when its rate steps every
-    N iterations instead of once at half the run: ``-step<N>`` (``distill.lr_step``, e.g. ``dd3d-step100`` for
-    Table 7's schedule)."""
-    label = method
+def method_label(method: str, distill: dict[str, Any], task: str = "classification") -> str:
+    """The method's name, marked wherever its run departs from the method's paper settings, so runs of
+    different variants are never pooled: ``dd3d-warm`` (``distill.generator.init: real``) and ``gm-herding``
+    (``distill.init_clouds: herding``) start from the herding clouds; dd3d's generator adds ``-sheet``
+    (``generator.noise_dim`` above 1), ``-stratified`` (``generator.noise``), ``-lr<rate>`` when matching ran at
+    another rate than the start's default (``generator.warm_lr``'s after a warm start, else ``adam_lr``'s) and,
+    for classification (Table 7 steps the rate there, not for segmentation), ``-constant-lr`` (``distill.lr_gamma``
+    1); any method adds ``-step<N>`` when its rate steps every N iterations instead of once at half the run
+    (``distill.lr_step``, e.g. ``dd3d-step100`` for Table 7's schedule)."""
     generator = distill.get("generator") or {}
-    if method == "dd3d" and generator.get("init") == "real":
-        label = "dd3d-warm"
-    elif method in ("gm", "dm", "tm", "sadm") and distill.get("init_clouds") == "herding":
+    warm = method == "dd3d" and generator.get("init") == "real"
+    label = "dd3d-warm" if warm else method
+    if method in ("gm", "dm", "tm", "sadm") and distill.get("init_clouds") == "herding":
         label = f"{method}-herding"
-    if method == "dd3d" and generator.get("noise") == "stratified":
-        label += "-stratified"
+    if method == "dd3d":
+        if generator.get("noise_dim", 1) > 1:
+            label += "-sheet"
+        if generator.get("noise") == "stratified":
+            label += "-stratified"
+        # the rate matching ran at; runs from before generator.warm_lr matched a warm start at adam_lr too
+        rate = distill.get("lr")
+        if rate is None:
+            rate = generator["warm_lr"] if warm and "warm_lr" in generator else distill.get("adam_lr", DistillConfig.adam_lr)
+        default = GeneratorConfig.warm_lr if warm else DistillConfig.adam_lr
+        if distill.get("iterations", 1) > 0 and not math.isclose(rate, default):  # no matching: no rate
+            label += f"-lr{rate:g}"
+        if task == "classification" and distill.get("lr_gamma") == 1.0:
+            label += "-constant-lr"
     if distill.get("lr_step") is not None:
         label += f"-step{distill['lr_step']}"
     return label
@@ -234,6 +252,10 @@ def iteration_groups(evaluations: Sequence[Evaluated]) -> dict[tuple, list[Evalu
     return {k: g for k, g in groups.items() if len({e.run.iterations for e in g}) >= 2}
 
 
+#: characters per line of a figure's footnote (a 5-inch figure at the "small" font size)
+NOTE_WIDTH = 80
+
+
 def seed_note(evaluations: Sequence[Evaluated], methods: Sequence[str]) -> str:
     """How many distillation seeds the bands pool: one count, or each method's when they differ."""
     seeds = {m: len({e.run.seed for e in evaluations if e.run.method == m}) for m in methods}
@@ -266,8 +288,8 @@ def plot_accuracy_vs_iterations(key: tuple, evaluations: Sequence[Evaluated], st
         ax.set_ylabel(f"test accuracy (%, {backbone})")
         ax.set_title(f"{dataset} · {setting} · cpc {cpc}")
         ax.legend(loc="best")
-        fig.text(0.01, -0.02, f"band: ± std over {seed_note(evaluations, methods)} × evaluation runs",
-                 fontsize="small", color="0.35", va="top")
+        note = f"band: ± std over {seed_note(evaluations, methods)} × evaluation runs"
+        fig.text(0.01, -0.02, textwrap.fill(note, NOTE_WIDTH), fontsize="small", color="0.35", va="top")
         return save_figure(fig, stem)
 
 

@@ -198,11 +198,29 @@ def test_a_folder_with_nothing_to_plot_is_a_one_line_error(tmp_path: Path) -> No
     assert_one_line_error(run_cli("plot", str(tmp_path / "missing")), "folder not found")
 
 
-def test_stratified_noise_runs_are_labelled_and_coloured_apart() -> None:
-    """dd3d runs with ``distill.generator.noise: stratified`` are lines of their own beside the paper's noise."""
-    labels = [method_label("dd3d", {"generator": {"init": init, "noise": noise}, "lr_step": step})
-              for init, noise, step in (("noise", "uniform", None), ("noise", "stratified", None),
-                                        ("real", "stratified", None), ("real", "stratified", 100))]
-    assert labels == ["dd3d", "dd3d-stratified", "dd3d-warm-stratified", "dd3d-warm-stratified-step100"]
-    colors = [method_color(label) for label in ("dd3d", "dd3d-warm", "dd3d-stratified", "dd3d-warm-stratified")]
-    assert len(set(colors)) == 4 and method_color("dd3d-stratified") != method_color("unknown")
+@pytest.mark.parametrize("distill, label", [
+    ({"generator": {"init": "noise", "noise": "uniform"}}, "dd3d"),
+    ({"generator": {"init": "noise", "noise": "stratified"}}, "dd3d-stratified"),
+    ({"generator": {"init": "real", "noise": "stratified", "warm_lr": 1e-4}, "lr_step": 100},
+     "dd3d-warm-stratified-step100"),
+    ({"generator": {"init": "real", "noise_dim": 2, "warm_lr": 1e-4}}, "dd3d-warm-sheet"),
+    ({"generator": {"init": "real"}, "adam_lr": 1e-3}, "dd3d-warm-lr0.001"),  # before warm_lr: matched at adam_lr
+    ({"generator": {"init": "real", "warm_lr": 1e-4}, "lr": 1e-4}, "dd3d-warm"),  # the warm start's own rate
+    ({"generator": {"init": "real", "warm_lr": 1e-4}, "lr": 1e-3}, "dd3d-warm-lr0.001"),
+    ({"generator": {"init": "noise"}, "adam_lr": 1e-3, "lr": 1e-3}, "dd3d"),
+    ({"generator": {"init": "real"}, "iterations": 0}, "dd3d-warm"),  # the fit alone: no matching rate
+    ({"generator": {"init": "noise"}, "lr_gamma": 1.0}, "dd3d-constant-lr"),
+])
+def test_runs_that_depart_from_the_paper_settings_are_lines_of_their_own(distill: dict, label: str) -> None:
+    """Every variant the benchmarks run gets its own label (so ``dd3d plot`` never pools two of them)."""
+    assert method_label("dd3d", distill) == label
+    # Table 7 has no schedule for segmentation: a constant rate is the paper's there
+    assert method_label("dd3d", {"generator": {}, "lr_gamma": 1.0}, "segmentation") == "dd3d"
+
+
+def test_variant_labels_have_colours_of_their_own() -> None:
+    named = ("dd3d", "dd3d-warm", "dd3d-stratified", "dd3d-warm-stratified", "dd3d-warm-sheet")
+    assert len({method_color(label) for label in named}) == len(named)
+    assert method_color("dd3d-warm-lr0.001") == method_color("dd3d-warm-step100")  # a rate of its own: lighter
+    assert method_color("dd3d-constant-lr") == method_color("dd3d-step100") != method_color("dd3d")
+    assert method_color("dd3d-sheet-lr1e-05") == method_color("unknown")  # no colour for the unmarked name
