@@ -89,15 +89,16 @@ class LoadedGenerator:
             raise DD3DError(f"{path}: not a dd3d generator file (format {state.get('format')!r}, "
                             f"expected {GENERATOR_FORMAT!r})")
         self.meta = {k: v for k, v in state.items() if k not in ("generator", "rotator")}
+        noise = state.get("noise", "uniform")  # files before generator.noise: uniform
+        if noise not in NOISE_SAMPLINGS:
+            raise DD3DError(f"{path}: noise sampling {noise!r} recorded in the file is not one of "
+                            f"{', '.join(NOISE_SAMPLINGS)}")
         try:
             self.num_classes, self.cpc = int(state["num_classes"]), int(state["cpc"])
             self.class_names: list[str] = list(state["class_names"])
+            noise_dim = int(state.get("noise_dim", 1))  # files before noise_dim: 1
             self.generator = PointGenerator(self.num_classes * self.cpc, state["width"], state["layers"],
-                                            state["omega0"], int(state.get("noise_dim", 1)),  # files before noise_dim: 1
-                                            state.get("noise", "uniform"))  # files before generator.noise: uniform
-            if self.generator.noise not in NOISE_SAMPLINGS:
-                raise DD3DError(f"{path}: noise sampling {self.generator.noise!r} recorded in the file is not one of "
-                                f"{', '.join(NOISE_SAMPLINGS)}")
+                                            state["omega0"], noise_dim, noise)
             self.rotator = Rotator(state["rotator_kind"], state["rotator_fourier"], state["rotator_omega"])
         except KeyError as exc:
             raise DD3DError(f"{path}: dd3d generator file without its {exc.args[0]!r} field") from None

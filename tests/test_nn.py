@@ -279,3 +279,8 @@ def test_stratified_noise_covers_a_curve_more_evenly_than_independent_draws() ->
         values = gen.sample_noise(64, n, torch.Generator().manual_seed(0))[..., 0].sort(dim=1).values
         gaps[noise] = (values.diff(dim=1).amax(dim=1) * n).mean().item()
     assert gaps["stratified"] < 2 < 4 < gaps["uniform"]
+
+
+def test_an_unknown_noise_sampling_is_refused() -> None:
+    with pytest.raises(ValueError, match="noise sampling 'sobol' is not one of uniform, stratified"):
+        PointGenerator(num_samples=1, width=8, noise="sobol")

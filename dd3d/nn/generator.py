@@ -35,6 +35,8 @@ class PointGenerator(nn.Module):
                  omega0: float = GeneratorConfig.omega0, noise_dim: int = GeneratorConfig.noise_dim,
                  noise: str = GeneratorConfig.noise) -> None:
         super().__init__()
+        if noise not in NOISE_SAMPLINGS:
+            raise ValueError(f"noise sampling {noise!r} is not one of {', '.join(NOISE_SAMPLINGS)}")
         self.noise_dim = noise_dim
         #: how :meth:`sample_noise` draws: ``uniform`` (the paper) or ``stratified`` (:func:`latin_hypercube`)
         self.noise = noise
