@@ -18,14 +18,17 @@ independently, so the points are spread evenly along the curve (:func:`latin_hyp
 """
 from __future__ import annotations
 
+from typing import get_args, get_type_hints
+
 import torch
 from torch import nn
 
 from dd3d.config import GeneratorConfig
 from dd3d.nn.siren import SineLayer, siren_init_
 
-#: the values of ``distill.generator.noise`` (how :meth:`PointGenerator.sample_noise` draws)
-NOISE_SAMPLINGS = ("uniform", "stratified")
+#: the values of ``distill.generator.noise`` (how :meth:`PointGenerator.sample_noise` draws), read from the
+#: config's ``Literal`` so the two cannot drift apart
+NOISE_SAMPLINGS: tuple[str, ...] = get_args(get_type_hints(GeneratorConfig)["noise"])
 
 
 class PointGenerator(nn.Module):
