@@ -4,17 +4,18 @@
     python -m benchmarks.iterations --paper   # 0/50/100/200/400 iterations, same cells (GPU)
 
 Columns: herding (the coreset; iterations do not apply), gm-herding (GM started from the herding clouds,
-``distill.init_clouds=herding``), dd3d (the paper: generator from noise) and dd3d-warm (generator first
-fitted to the same herding clouds). 0 iterations is the starting point itself. Loop and evaluation are the
-reference benchmark's (benchmarks/reference.py) for ModelNet10 and the segmentation grid's for the
-built-in parts set (benchmarks/segmentation.py); each cell is mean ± std over distillation seeds.
+``distill.init_clouds=herding``), dd3d (the paper: generator from noise), dd3d-warm (generator first
+fitted to the same herding clouds) and dd3d-warm-stratified (that with stratified noise, docs/fidelity.md
+§5). 0 iterations is the starting point itself. Loop and evaluation are the reference benchmark's
+(benchmarks/reference.py) for ModelNet10 and the segmentation grid's for the built-in parts set
+(benchmarks/segmentation.py); each cell is mean ± std over distillation seeds.
 Segmentation cells also report part coherence of the distilled set (within-part / total variance).
 """
 from __future__ import annotations
 
 import h5py
 import numpy as np
-from benchmarks.grid import DD3D_WARM, REPO, Cell, Evaluation, comma_ints, comma_list, grid_parser, print_figures, run_grid
+from benchmarks.grid import DD3D_WARM, DD3D_WARM_STRATIFIED, REPO, Cell, Evaluation, comma_ints, comma_list, grid_parser, print_figures, run_grid
 from benchmarks.harness import profile_of
 from benchmarks.reference import EVAL, LOOP
 from benchmarks.seeds import summarise
@@ -25,7 +26,8 @@ from dd3d.metrics import part_coherence
 VARIANTS = {"herding": ["distill.method=herding"],
             "gm-herding": ["distill.method=gm", "distill.init_clouds=herding"],
             "dd3d": ["distill.method=dd3d"],
-            "dd3d-warm": DD3D_WARM}
+            "dd3d-warm": DD3D_WARM,
+            "dd3d-warm-stratified": DD3D_WARM_STRATIFIED}
 DATASETS = {"modelnet10": ("modelnet10.yaml", [o for o in LOOP if not o.startswith("distill.cpc")] + EVAL +
                            ["eval.epochs=100"]),
             "parts": ("shapes-seg.yaml", SEG_BUDGET)}
