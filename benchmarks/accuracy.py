@@ -17,7 +17,7 @@ paper; the fit is not counted in the budget). Cells run cpc 1 first; each is a r
 """
 from __future__ import annotations
 
-from benchmarks.grid import DD3D_WARM, DD3D_WARM_STRATIFIED, REPO, STRATIFIED, Cell, Evaluation, column_overrides, comma_ints, grid_parser, print_figures, run_grid
+from benchmarks.grid import DD3D_STRATIFIED, DD3D_WARM, DD3D_WARM_STRATIFIED, REPO, Cell, Evaluation, column_overrides, comma_ints, grid_parser, print_figures, run_grid
 from benchmarks.harness import profile_of
 from benchmarks.reference import EVAL, LOOP
 from benchmarks.seeds import summarise
@@ -26,7 +26,7 @@ METHODS = ["random", "herding", "kcenter", "gm", "dm", "sadm", "pcc", "dd3d", "d
            "dd3d-warm-stratified", "tm"]
 #: columns that are a method with options (beyond the paper): dd3d-warm is DD3D started from the herding clouds,
 #: -stratified draws each cloud's noise stratified
-VARIANTS = {"dd3d-warm": DD3D_WARM, "dd3d-stratified": ["distill.method=dd3d", *STRATIFIED],
+VARIANTS = {"dd3d-warm": DD3D_WARM, "dd3d-stratified": DD3D_STRATIFIED,
             "dd3d-warm-stratified": DD3D_WARM_STRATIFIED}
 SEEDS = [0, 1, 2]
 SETTINGS = ["aligned", "rotated"]

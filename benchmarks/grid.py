@@ -29,7 +29,9 @@ from benchmarks.harness import REPO, profile_parser
 DD3D_WARM = ["distill.method=dd3d", "distill.generator.init=real"]
 #: each cloud's noise drawn stratified (``distill.generator.noise``, beyond the paper)
 STRATIFIED = ["distill.generator.noise=stratified"]
-#: both: the best DD3D start measured so far (docs/fidelity.md §5)
+#: DD3D from noise (the paper's start) with stratified noise: the grids' dd3d-stratified column
+DD3D_STRATIFIED = ["distill.method=dd3d", *STRATIFIED]
+#: both options: the grids' dd3d-warm-stratified column
 DD3D_WARM_STRATIFIED = [*DD3D_WARM, *STRATIFIED]
 
 

@@ -1,6 +1,6 @@
 """Accuracy along one long distillation: the run's snapshots (``distill.snapshot_every``) evaluated.
 
-    python -m benchmarks.long_run --quick   # dd3d, dd3d-table7, dd3d-warm, gm; ModelNet10 aligned cpc 1, 400 iterations, seed 0 (one CPU core: ≈ 1.5 h each)
+    python -m benchmarks.long_run --quick   # dd3d, dd3d-table7, dd3d-table7-stratified, dd3d-warm, gm; ModelNet10 aligned cpc 1, 400 iterations, seed 0 (one CPU core: ≈ 1.5 h each)
     python -m benchmarks.long_run --paper   # the configs' paper settings (400 iterations, Table 8 evaluation; GPU)
 
 Quick profile: the reference benchmark's loop and evaluation (benchmarks/reference.py: 10 outer steps × 1

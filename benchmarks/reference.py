@@ -24,7 +24,7 @@ not re-run here.
 """
 from __future__ import annotations
 
-from benchmarks.grid import DD3D_WARM, DD3D_WARM_STRATIFIED, REPO, STRATIFIED, Cell, Evaluation, grid_parser, print_figures, run_grid
+from benchmarks.grid import DD3D_STRATIFIED, DD3D_WARM, DD3D_WARM_STRATIFIED, REPO, Cell, Evaluation, grid_parser, print_figures, run_grid
 from benchmarks.harness import profile_of
 from benchmarks.seeds import markdown_rows, summarise
 from dd3d.engine.profile import SHEET_GENERATOR
@@ -36,7 +36,7 @@ VARIANTS = {"random": ["distill.method=random"], "herding": ["distill.method=her
             "dd3d-warm-lr1e-3": [*DD3D_WARM, "distill.lr=0.001"],
             "dd3d-warm-sheet": [*DD3D_WARM, *SHEET_GENERATOR],
             "dd3d-constant-lr": ["distill.method=dd3d", "distill.lr_gamma=1.0"],
-            "dd3d-stratified": ["distill.method=dd3d", *STRATIFIED],
+            "dd3d-stratified": DD3D_STRATIFIED,
             "dd3d-warm-stratified": DD3D_WARM_STRATIFIED}
 LOOP = ["data.setting=aligned", "distill.cpc=1", "distill.outer_loop=10", "distill.inner_loop=1",
         "distill.resolution=256", "distill.real_batch=32", "distill.augment_real=false", "distill.real_sampling=fresh"]
