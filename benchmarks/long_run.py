@@ -28,8 +28,8 @@ from dd3d.plots import plot_folders
 
 #: dd3d-table7: the paper's Table 7 schedule, ×0.1 every 100 iterations (the release: once, at half the run)
 #: dd3d-table7-stratified: the same with each cloud's noise drawn stratified (``distill.generator.noise``)
-VARIANTS = {"dd3d-warm": DD3D_WARM, "dd3d-table7": ["distill.method=dd3d", "distill.lr_step=100"],
-            "dd3d-table7-stratified": ["distill.method=dd3d", "distill.lr_step=100", *STRATIFIED]}
+DD3D_TABLE7 = ["distill.method=dd3d", "distill.lr_step=100"]
+VARIANTS = {"dd3d-warm": DD3D_WARM, "dd3d-table7": DD3D_TABLE7, "dd3d-table7-stratified": [*DD3D_TABLE7, *STRATIFIED]}
 ITERATIONS = 400
 EVALUATED = [25, 50, 100, 200, ITERATIONS]
 PROFILES = {"quick": [o for o in REFERENCE_PROFILES["quick"] if not o.startswith("distill.iterations")],
